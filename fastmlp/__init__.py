@@ -1,0 +1,3 @@
+"""fastmlp: scikit-learn's neural networks, trained by Numba-compiled kernels."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,29 @@
+"""Every Numba setting of fastmlp, decided in one place.
+
+Kernels import :func:`jit` from here instead of calling :func:`numba.njit`
+directly, so caching, fastmath and the error model are the same everywhere.
+
+``cache=True`` writes compiled machine code next to the sources (or in
+``NUMBA_CACHE_DIR``) so that only the first process on a machine pays the
+compile time. ``fastmath`` stays off: parity with scikit-learn is asserted to
+a relative tolerance of 1e-6, and reassociated sums or flushed NaNs would
+break both that and NaN propagation. ``error_model="numpy"`` makes a division
+by zero give inf/nan like NumPy instead of raising inside a kernel.
+"""
+
+import numba
+
+JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+
+def jit(*args, **kwargs):
+    """``numba.njit`` with fastmlp's options; keyword arguments override them."""
+    options = {**JIT_OPTIONS, **kwargs}
+    if args and callable(args[0]) and len(args) == 1:
+        return numba.njit(**options)(args[0])
+    return numba.njit(*args, **options)
+
+
+def pjit(*args, **kwargs):
+    """:func:`jit` with ``parallel=True``, for kernels whose loops use ``prange``."""
+    return jit(*args, parallel=True, **kwargs)
