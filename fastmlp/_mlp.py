@@ -1,0 +1,1189 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's multi-layer perceptron, compiled.
+
+The estimators here only validate, allocate and orchestrate; every numerical
+step runs in the kernels of :mod:`fastmlp._mlp_kernels`. All weights and
+biases live in one flat vector (``self._theta``) of which ``coefs_`` and
+``intercepts_`` are views, so the compiled optimizer updates the whole
+network in one loop and L-BFGS works on the vector with no repacking.
+
+The random state is consumed exactly as scikit-learn consumes it (weights
+layer by layer, then the validation split, then one permutation per epoch),
+so the same ``random_state`` gives the same model.
+"""
+
+import copy
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import _mlp_kernels as K
+from ._activations import ACTIVATION_CODES
+from ._losses import LOSS_CODES
+from ._optimizers import (
+    ADAM,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    LR,
+    MOMENTUM,
+    N_HYPER,
+    NESTEROV,
+    SGD,
+)
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# SciPy 1.15 deprecated L-BFGS-B's ``iprint``; passing it there only warns.
+_LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15)
+
+_EMPTY_INT = np.empty(0, dtype=np.intp)
+
+
+def _empty_like_sparse(dtype):
+    """Placeholders for the CSR arguments of a kernel called on dense input."""
+    return np.empty(0, dtype=dtype), _EMPTY_INT, np.zeros(1, dtype=_EMPTY_INT.dtype)
+
+
+class _Input:
+    """The kernel-facing form of a validated ``X``: dense C array or CSR parts."""
+
+    __slots__ = ("X", "data", "indices", "indptr", "sparse", "n")
+
+    def __init__(self, X, dtype):
+        if sp.issparse(X):
+            X = X.tocsr()
+            if not X.has_canonical_format:
+                X = X.copy()
+                X.sum_duplicates()
+            self.sparse = True
+            self.data = np.ascontiguousarray(X.data, dtype=dtype)
+            self.indices = np.ascontiguousarray(X.indices)
+            self.indptr = np.ascontiguousarray(X.indptr)
+            self.X = np.empty((0, 0), dtype=dtype)
+            self.n = X.shape[0]
+        else:
+            self.sparse = False
+            # ascontiguousarray does not copy an array (or memmap) that is
+            # already C-ordered in the right dtype.
+            self.X = np.ascontiguousarray(X, dtype=dtype)
+            self.data, self.indices, self.indptr = _empty_like_sparse(dtype)
+            self.n = self.X.shape[0]
+
+
+class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+    Warning: this class should not be used directly; use the derived classes.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # ------------------------------------------------------------------
+    # Flat parameter storage
+    # ------------------------------------------------------------------
+    def _layout(self, layer_units):
+        """Offsets of every layer's weights and biases in the flat vector."""
+        units = np.asarray(layer_units, dtype=np.int64)
+        sizes_w = units[:-1] * units[1:]
+        coef_ptr = np.concatenate([[0], np.cumsum(sizes_w)]).astype(np.int64)
+        icpt_ptr = (coef_ptr[-1] + np.concatenate([[0], np.cumsum(units[1:])])).astype(
+            np.int64
+        )
+        return units, coef_ptr, icpt_ptr
+
+    def _bind(self, theta):
+        """Make ``coefs_`` and ``intercepts_`` views of the flat vector ``theta``."""
+        units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
+        self._theta = theta
+        self.coefs_ = [
+            theta[coef_ptr[i] : coef_ptr[i + 1]].reshape(units[i], units[i + 1])
+            for i in range(len(units) - 1)
+        ]
+        self.intercepts_ = [
+            theta[icpt_ptr[i] : icpt_ptr[i + 1]] for i in range(len(units) - 1)
+        ]
+
+    def _params(self):
+        """The flat vector, repacked first if ``coefs_``/``intercepts_`` were replaced.
+
+        A user (or pickle) may have swapped the views for plain arrays; the
+        kernels read only ``_theta``, so it must hold what the attributes say.
+        """
+        theta = getattr(self, "_theta", None)
+        parts = self.coefs_ + self.intercepts_
+        if theta is not None and all(p.base is theta for p in parts):
+            return theta
+        dtype = np.result_type(*parts)
+        units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        self._units, self._coef_ptr, self._icpt_ptr = self._layout(units)
+        theta = np.concatenate([np.ravel(p) for p in parts]).astype(dtype, copy=False)
+        self._bind(theta)
+        return theta
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # coefs_/intercepts_ pickle as separate arrays; the flat vector is
+        # rebuilt from them on load, so it is not stored twice.
+        state.pop("_theta", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in state:
+            self._params()
+
+    # ------------------------------------------------------------------
+    # Initialisation
+    # ------------------------------------------------------------------
+    def _out_activation(self):
+        if not is_classifier(self):
+            return "exp" if self.loss == "poisson" else "identity"
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation()
+        self._units, self._coef_ptr, self._icpt_ptr = self._layout(layer_units)
+
+        # Glorot-style uniform init, drawn in float64 layer by layer (weights,
+        # then biases) so that the stream matches scikit-learn's.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        theta = np.empty(self._icpt_ptr[-1], dtype=dtype)
+        for i in range(self.n_layers_ - 1):
+            fan_in, fan_out = layer_units[i], layer_units[i + 1]
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            w = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            b = self._random_state.uniform(-bound, bound, fan_out)
+            theta[self._coef_ptr[i] : self._coef_ptr[i + 1]] = w.ravel()
+            theta[self._icpt_ptr[i] : self._icpt_ptr[i + 1]] = b
+        self._bind(theta)
+        self._best_theta = theta.copy()
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        """Fit, leaving the estimator exactly as it was if anything raises."""
+        saved = copy.deepcopy(self.__dict__)
+        try:
+            return self._fit_unsafe(X, y, sample_weight, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_unsafe(self, X, y, sample_weight, incremental):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
+            )
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        if getattr(self, "loss", None) == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "Some value(s) of y are negative which is not allowed for "
+                "Poisson regression."
+            )
+        layer_units = [n_features] + hidden_layer_sizes + [y.shape[1]]
+        if not first_pass:
+            self._params()
+            if list(self._units) != layer_units:
+                raise ValueError(
+                    "The layer sizes %s of the data and hidden_layer_sizes do not "
+                    "match the fitted network %s; warm_start and partial_fit need "
+                    "the same architecture." % (layer_units, list(self._units))
+                )
+        self.n_outputs_ = y.shape[1]
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        elif self._theta.dtype != X.dtype:
+            self._bind(self._theta.astype(X.dtype))
+
+        Y = np.ascontiguousarray(y, dtype=X.dtype)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, Y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, Y, sample_weight)
+
+        if not np.isfinite(self._theta).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _kernel_codes(self):
+        loss = self.loss
+        if loss == "log_loss" and self.out_activation_ == "logistic":
+            loss = "binary_log_loss"
+        return (
+            ACTIVATION_CODES[self.activation],
+            ACTIVATION_CODES[self.out_activation_],
+            LOSS_CODES[loss],
+        )
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        inp = _Input(X, X.dtype)
+        n = inp.n
+        hidden, out, loss_kind = self._kernel_codes()
+        units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
+        dtype = X.dtype
+        width = int(units[1:].sum())
+        acts = np.empty(n * width, dtype=dtype)
+        deltas = np.empty(n * width, dtype=dtype)
+        grad = np.empty_like(self._theta)
+        has_sw = sample_weight is not None
+        sw = sample_weight if has_sw else np.empty(0, dtype=dtype)
+        rows = np.arange(n) if inp.sparse else _EMPTY_INT
+        alpha = float(self.alpha)
+        # L-BFGS-B iterates in float64; a float32 network is evaluated on a
+        # float32 copy of the iterate so that the kernels stay in one dtype.
+        theta_eval = None if dtype == np.float64 else np.empty_like(self._theta)
+
+        def loss_and_grad(x):
+            if theta_eval is None:
+                theta = x
+            else:
+                theta_eval[:] = x
+                theta = theta_eval
+            loss = K.loss_grad(
+                inp.X, inp.data, inp.indices, inp.indptr, rows, inp.sparse, n, Y, sw,
+                has_sw, theta, grad, coef_ptr, icpt_ptr, units, acts, deltas,
+                hidden, out, loss_kind, alpha,
+            )
+            # SciPy may keep the returned gradient, so it gets its own array.
+            return loss, grad.astype(np.float64)
+
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        if _LBFGS_TAKES_IPRINT:
+            options["iprint"] = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        res = scipy.optimize.minimize(
+            loss_and_grad,
+            self._theta.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options=options,
+        )
+        self.n_iter_ = _lbfgs_iterations(res, self.max_iter)
+        self.loss_ = float(res.fun)
+        self._theta[:] = res.x
+
+    def _new_optimizer(self, size, dtype):
+        hyper = np.zeros(N_HYPER)
+        hyper[LR] = self.learning_rate_init
+        hyper[MOMENTUM] = self.momentum
+        hyper[NESTEROV] = float(self.nesterovs_momentum)
+        hyper[BETA_1] = self.beta_1
+        hyper[BETA_2] = self.beta_2
+        hyper[EPSILON] = self.epsilon
+        return {
+            "solver": SGD if self.solver == "sgd" else ADAM,
+            "state1": np.zeros(size, dtype=dtype),
+            "state2": np.zeros(size if self.solver == "adam" else 0, dtype=dtype),
+            "hyper": hyper,
+            "t": 0,
+        }
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        theta = self._theta
+        opt = getattr(self, "_optimizer", None)
+        if (
+            not incremental
+            or opt is None
+            or opt["state1"].dtype != theta.dtype
+            or opt["state1"].shape != theta.shape
+        ):
+            opt = self._new_optimizer(theta.shape[0], theta.dtype)
+            self._optimizer = opt
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            split = train_test_split(
+                *arrays,
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            X_train, X_val, Y_train, Y_val = split[:4]
+            sw_train, sw_val = split[4:] if sample_weight is not None else (None, None)
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            y_val = Y_val
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(Y_val)
+            elif y_val.shape[1] == 1:
+                y_val = y_val.ravel()
+        else:
+            X_train, Y_train, sw_train = X, Y, sample_weight
+            X_val = y_val = sw_val = None
+
+        inp = _Input(X_train, theta.dtype)
+        Y_train = np.ascontiguousarray(Y_train)
+        n_samples = inp.n
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        dtype = theta.dtype
+        units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
+        width = int(units[1:].sum())
+        acts = np.empty(batch_size * width, dtype=dtype)
+        deltas = np.empty(batch_size * width, dtype=dtype)
+        grad = np.empty_like(theta)
+        Xb = np.empty((0 if inp.sparse else batch_size, inp.X.shape[1]), dtype=dtype)
+        Yb = np.empty((batch_size, Y_train.shape[1]), dtype=dtype)
+        has_sw = sw_train is not None
+        sw = np.ascontiguousarray(sw_train) if has_sw else np.empty(0, dtype=dtype)
+        swb = np.empty(batch_size if has_sw else 0, dtype=dtype)
+        hidden, out, loss_kind = self._kernel_codes()
+        alpha = float(self.alpha)
+        hyper = opt["hyper"]
+
+        sample_idx = np.arange(n_samples, dtype=np.intp)
+        try:
+            self.n_iter_ = 0
+            for it in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                accumulated, opt["t"] = K.stochastic_epoch(
+                    inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, Y_train, sw,
+                    has_sw, sample_idx, batch_size, theta, grad, coef_ptr, icpt_ptr,
+                    units, hidden, out, loss_kind, alpha, Xb, Yb, swb, acts, deltas,
+                    opt["solver"], opt["state1"], opt["state2"], hyper, opt["t"],
+                )
+                self.n_iter_ += 1
+                self.loss_ = accumulated / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    hyper[LR] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    msg = (
+                        "%s did not improve more than tol=%f for %d consecutive epochs."
+                        % (what, self.tol, self.n_iter_no_change)
+                    )
+                    if self._trigger_stopping(msg, hyper):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and "
+                        "the optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            theta[:] = self._best_theta
+
+    def _trigger_stopping(self, msg, hyper):
+        """Stop, or for adaptive SGD divide the learning rate by 5 and go on."""
+        if not (self.solver == "sgd" and self.learning_rate == "adaptive"):
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if hyper[LR] <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        hyper[LR] /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % hyper[LR])
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
+        if early_stopping:
+            score = self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_theta = self._theta.copy()
+        else:
+            last = self.loss_curve_[-1]
+            if last > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last < self.best_loss_:
+                self.best_loss_ = last
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+    def _forward_pass_fast(self, X, check_input=True):
+        """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        theta = self._params()
+        dtype = theta.dtype
+        inp = _Input(X, dtype)
+        width = int(self._units[1:].sum())
+        acts = np.empty(inp.n * width, dtype=dtype)
+        hidden = ACTIVATION_CODES[self.activation]
+        out = ACTIVATION_CODES[self.out_activation_]
+        Y = K.predict(
+            inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, theta,
+            self._coef_ptr, self._icpt_ptr, self._units, acts, hidden, out,
+        )
+        return Y
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                "%s is not stochastic." % self.solver
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _lbfgs_iterations(result, max_iter):
+    """Iterations L-BFGS-B ran; warns like scikit-learn when it did not converge."""
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        msg = "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n" % (
+            n_iter,
+            result.status,
+            result.message,
+        )
+        if n_iter == max_iter:
+            msg += (
+                "\nIncrease the number of iterations to improve the convergence "
+                "(max_iter=%d)." % max_iter
+            )
+        msg += (
+            "\nYou might also want to scale the data as shown in:\n"
+            "    https://scikit-learn.org/stable/modules/preprocessing.html"
+        )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return n_iter
+
+
+_COMMON_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of shape(n_layers - 2,), default=(100,)
+        The ith element represents the number of neurons in the ith
+        hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation function for the hidden layer.
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The solver for weight optimization: quasi-Newton L-BFGS-B, stochastic
+        gradient descent, or Adam.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term.
+
+    batch_size : int, default='auto'
+        Size of minibatches for stochastic optimizers; 'auto' is
+        ``min(200, n_samples)``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule for weight updates (``solver='sgd'`` only).
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate (``solver='sgd'`` or ``'adam'``).
+
+    power_t : float, default=0.5
+        The exponent for inverse scaling learning rate.
+
+    max_iter : int, default=200
+        Maximum number of iterations (epochs for the stochastic solvers).
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each iteration (stochastic solvers).
+
+    random_state : int, RandomState instance, default=None
+        Determines weight and bias initialization, the train-validation split
+        with early stopping, and batch sampling.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization.
+
+    verbose : bool, default=False
+        Whether to print progress messages to stdout.
+
+    warm_start : bool, default=False
+        Reuse the solution of the previous call to fit as initialization.
+
+    momentum : float, default=0.9
+        Momentum for gradient descent update (``solver='sgd'``).
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum (``solver='sgd'``, momentum > 0).
+
+    early_stopping : bool, default=False
+        Whether to stop training when the validation score stops improving.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data set aside for early stopping.
+
+    beta_1 : float, default=0.9
+        Exponential decay rate for the first moment estimates in adam.
+
+    beta_2 : float, default=0.999
+        Exponential decay rate for the second moment estimates in adam.
+
+    epsilon : float, default=1e-8
+        Value for numerical stability in adam.
+
+    n_iter_no_change : int, default=10
+        Maximum number of epochs that do not improve by ``tol``.
+
+    max_fun : int, default=15000
+        Maximum number of loss function calls (``solver='lbfgs'``).
+"""
+
+_COMMON_ATTRS_DOC = """
+    loss_ : float
+        The current loss computed with the loss function.
+
+    best_loss_ : float or None
+        The minimum loss reached by the solver throughout fitting (stochastic
+        solvers without early stopping).
+
+    loss_curve_ : list of shape (`n_iter_`,)
+        Loss value at the end of each training step (stochastic solvers).
+
+    validation_scores_ : list of shape (`n_iter_`,) or None
+        The score on the validation set at each iteration (early stopping).
+
+    best_validation_score_ : float or None
+        The best validation score (early stopping).
+
+    t_ : int
+        The number of training samples seen by the solver during fitting.
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element is the weight matrix of layer i.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element is the bias vector of layer i + 1.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when X has string feature names.
+
+    n_iter_ : int
+        The number of iterations the solver has run.
+
+    n_layers_ : int
+        Number of layers.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation function.
+"""
+
+
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    """Multi-layer Perceptron classifier, trained by compiled kernels.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`:
+    same parameters, attributes and results for the same ``random_state``.
+    It optimizes the log-loss function using LBFGS or stochastic gradient
+    descent.
+
+    Parameters
+    ----------
+    {params}
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
+    {attrs}
+    See Also
+    --------
+    MLPRegressor : Multi-layer Perceptron regressor.
+    BernoulliRBM : Bernoulli Restricted Boltzmann Machine (RBM).
+
+    Examples
+    --------
+    >>> from fastmlp import MLPClassifier
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.model_selection import train_test_split
+    >>> X, y = make_classification(n_samples=100, random_state=1)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y,
+    ...                                                     random_state=1)
+    >>> clf = MLPClassifier(random_state=1, max_iter=300).fit(X_train, y_train)
+    >>> clf.predict_proba(X_test[:1]).shape
+    (1, 2)
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            loss="log_loss",
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously got "
+                        f"{self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single iteration over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit. Required on the first
+            call, ignored after.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        if _partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of the sample for each class in the
+            model, where classes are ordered as they are in `self.classes_`.
+        """
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of the sample for each class in the
+            model, where classes are ordered as they are in `self.classes_`.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+    """Multi-layer Perceptron regressor, trained by compiled kernels.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`:
+    same parameters, attributes and results for the same ``random_state``.
+    It optimizes the squared error (or the Poisson deviance) using LBFGS or
+    stochastic gradient descent.
+
+    Parameters
+    ----------
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        The loss function to use; 'poisson' uses an exponential output and
+        requires non-negative targets.
+    {params}
+    Attributes
+    ----------
+    {attrs}
+    See Also
+    --------
+    MLPClassifier : Multi-layer Perceptron classifier.
+
+    Examples
+    --------
+    >>> from fastmlp import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
+    >>> regr = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
+    >>> regr.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            loss=loss,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single iteration over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : ndarray of shape (n_samples,)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+MLPClassifier.__doc__ = MLPClassifier.__doc__.format(
+    params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC
+)
+MLPRegressor.__doc__ = MLPRegressor.__doc__.format(
+    params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC
+)
+
+
+def _partial_fit_first_call(clf, classes):
+    """Record ``classes`` on the first ``partial_fit``; True on that first call."""
+    if getattr(clf, "classes_", None) is None and classes is None:
+        raise ValueError("classes must be passed on the first call to partial_fit.")
+    if classes is None:
+        return False
+    if getattr(clf, "classes_", None) is not None:
+        if not np.array_equal(clf.classes_, unique_labels(classes)):
+            raise ValueError(
+                "`classes=%r` is not the same as on last call "
+                "to partial_fit, was: %r" % (classes, clf.classes_)
+            )
+        return False
+    clf.classes_ = unique_labels(classes)
+    return True

@@ -1,0 +1,193 @@
+"""Compiled forward and backward passes of the MLP, and a whole minibatch epoch.
+
+Storage conventions shared by every kernel here:
+
+* ``theta`` is the flat parameter vector: all weight matrices (C order) one
+  after another, then all bias vectors. ``coef_ptr`` (length L + 1) and
+  ``icpt_ptr`` (length L + 1) give where layer ``l``'s weights and biases
+  start and end, ``units`` (length L + 1) the width of every layer, input
+  first. ``grad`` has the layout of ``theta``.
+* ``acts`` and ``deltas`` are flat scratch buffers of at least
+  ``n * sum(units[1:])`` elements; for a batch of ``n`` rows, layer ``l``'s
+  block is an ``(n, units[l + 1])`` C-ordered view starting at
+  ``n * sum(units[1:l + 1])``.
+* The input is either dense (``X``, C-ordered, rows ``rows`` of it gathered
+  into ``Xb`` for a shuffled batch) or CSR (``data``, ``indices``,
+  ``indptr``), in which case no gathered copy is made: the sparse kernels
+  read rows ``rows`` directly. Unused inputs are passed as empty arrays.
+"""
+
+import numpy as np
+
+from ._activations import affine, csr_affine, csr_transpose_dot, derivative
+from ._config import jit
+from ._losses import loss_value, output_delta
+from ._optimizers import optimizer_step
+
+
+@jit
+def _weights(theta, coef_ptr, units, layer):
+    return theta[coef_ptr[layer] : coef_ptr[layer + 1]].reshape(
+        (units[layer], units[layer + 1])
+    )
+
+
+@jit
+def _block(buf, units, n, layer):
+    start = 0
+    for j in range(1, layer + 1):
+        start += n * units[j]
+    return buf[start : start + n * units[layer + 1]].reshape((n, units[layer + 1]))
+
+
+@jit
+def forward(
+    Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
+):
+    """Forward pass of ``n`` rows; layer outputs land in ``acts``.
+
+    Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
+    matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
+    """
+    n_layers = units.shape[0] - 1
+    kind = out if n_layers == 1 else hidden
+    W = _weights(theta, coef_ptr, units, 0)
+    b = theta[icpt_ptr[0] : icpt_ptr[1]]
+    Z = _block(acts, units, n, 0)
+    if sparse:
+        csr_affine(data, indices, indptr, rows[:n], W, b, Z, kind)
+    else:
+        affine(Xb[:n], W, b, Z, kind)
+    for layer in range(1, n_layers):
+        kind = out if layer == n_layers - 1 else hidden
+        W = _weights(theta, coef_ptr, units, layer)
+        b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
+        A = _block(acts, units, n, layer - 1)
+        Z = _block(acts, units, n, layer)
+        affine(A, W, b, Z, kind)
+
+
+@jit
+def _param_grads(A, D, W, Gw, Gb, alpha, sw_sum):
+    """Finish layer gradients: ``Gw = (A.T @ D + alpha W) / s`` and ``Gb = sum(D) / s``.
+
+    ``A`` is None-like (0 rows) when the caller has already written
+    ``A.T @ D`` into ``Gw`` (sparse input layer).
+    """
+    if A.shape[0] > 0:
+        np.dot(A.T, D, Gw)
+    p, k = Gw.shape
+    for i in range(p):
+        for j in range(k):
+            Gw[i, j] = (Gw[i, j] + alpha * W[i, j]) / sw_sum
+    for j in range(k):
+        Gb[j] = 0.0
+    for i in range(D.shape[0]):
+        for j in range(k):
+            Gb[j] += D[i, j]
+    for j in range(k):
+        Gb[j] /= sw_sum
+
+
+@jit
+def loss_grad(
+    Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw,
+    theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
+):
+    """Loss (with the L2 term) and its gradient over ``n`` rows, into ``grad``.
+
+    ``Y[:n]`` and ``sw[:n]`` are the targets and weights of those rows, in
+    the order of ``Xb``/``rows``. Returns the loss as a float64.
+    """
+    n_layers = units.shape[0] - 1
+    forward(Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units,
+            acts, hidden, out)
+    last = n_layers - 1
+    P = _block(acts, units, n, last)
+    Yn = Y[:n]
+    swn = sw[:n]
+    loss = loss_value(P, Yn, swn, has_sw, loss_kind)
+
+    if has_sw:
+        sw_sum = 0.0
+        for i in range(n):
+            sw_sum += swn[i]
+    else:
+        sw_sum = float(n)
+    sq = 0.0
+    for i in range(coef_ptr[n_layers]):
+        sq += theta[i] * theta[i]
+    loss += 0.5 * alpha * sq / sw_sum
+
+    D = _block(deltas, units, n, last)
+    output_delta(P, Yn, swn, has_sw, D)
+    for layer in range(last, 0, -1):
+        W = _weights(theta, coef_ptr, units, layer)
+        A = _block(acts, units, n, layer - 1)
+        D = _block(deltas, units, n, layer)
+        _param_grads(A, D, W, _weights(grad, coef_ptr, units, layer),
+                     grad[icpt_ptr[layer] : icpt_ptr[layer + 1]], alpha, sw_sum)
+        Dp = _block(deltas, units, n, layer - 1)
+        np.dot(D, W.T, Dp)
+        derivative(A, Dp, hidden)
+    D = _block(deltas, units, n, 0)
+    W = _weights(theta, coef_ptr, units, 0)
+    Gw = _weights(grad, coef_ptr, units, 0)
+    Gb = grad[icpt_ptr[0] : icpt_ptr[1]]
+    if sparse:
+        csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
+        _param_grads(Xb[:0], D, W, Gw, Gb, alpha, sw_sum)
+    else:
+        _param_grads(Xb[:n], D, W, Gw, Gb, alpha, sw_sum)
+    return loss
+
+
+@jit
+def _gather(src, rows, dst):
+    for i in range(rows.shape[0]):
+        dst[i] = src[rows[i]]
+
+
+@jit
+def stochastic_epoch(
+    X, data, indices, indptr, sparse, Y, sw, has_sw, order, batch_size,
+    theta, grad, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
+    Xb, Yb, swb, acts, deltas, solver, state1, state2, hyper, t,
+):
+    """One pass over the rows in ``order`` by minibatches of ``batch_size``.
+
+    Each batch is gathered (dense ``X``, ``Y``, ``sw`` into ``Xb``, ``Yb``,
+    ``swb``), forwarded, back-propagated and followed by one optimizer step on
+    ``theta``. Returns ``(sum over batches of batch loss * batch rows, t)``
+    where ``t`` is the optimizer's step count afterwards.
+    """
+    n_samples = order.shape[0]
+    accumulated = 0.0
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        n = stop - start
+        rows = order[start:stop]
+        if not sparse:
+            _gather(X, rows, Xb)
+        _gather(Y, rows, Yb)
+        if has_sw:
+            _gather(sw, rows, swb)
+        batch_loss = loss_grad(
+            Xb, data, indices, indptr, rows, sparse, n, Yb, swb, has_sw,
+            theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
+        )
+        accumulated += batch_loss * n
+        t = optimizer_step(solver, theta, grad, state1, state2, hyper, t)
+    return accumulated, t
+
+
+@jit
+def predict(
+    X, data, indices, indptr, sparse, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
+):
+    """Forward pass of every row of the input; returns a view of the output block."""
+    n = indptr.shape[0] - 1 if sparse else X.shape[0]
+    rows = np.arange(n if sparse else 0)
+    forward(X, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units,
+            acts, hidden, out)
+    return _block(acts, units, n, units.shape[0] - 2)

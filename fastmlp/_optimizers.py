@@ -1,0 +1,72 @@
+"""Compiled optimizer steps over one flat parameter buffer.
+
+The estimator keeps every weight and bias in a single contiguous vector
+(``coefs_`` and ``intercepts_`` are views of it), so one loop updates the
+whole network and the optimizer state is two vectors of the same length.
+The update rules are scikit-learn's (``_stochastic_optimizers``):
+
+* SGD with momentum ``mu`` and learning rate ``lr``::
+
+      v <- mu * v - lr * g
+      theta += mu * v - lr * g   (Nesterov)   or   theta += v
+
+* Adam, with ``t`` the step count after increment::
+
+      m <- b1 * m + (1 - b1) * g
+      v <- b2 * v + (1 - b2) * g^2
+      theta -= lr_t * m / (sqrt(v) + eps),  lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)
+"""
+
+import math
+
+from ._config import jit
+
+SGD = 0
+ADAM = 1
+
+# Layout of the float64 ``hyper`` vector that carries an optimizer's settings.
+LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
+N_HYPER = 6
+
+
+@jit
+def sgd_step(theta, grad, velocity, lr, momentum, nesterov):
+    """One SGD step with (Nesterov) momentum, in place."""
+    for i in range(theta.shape[0]):
+        g = grad[i]
+        v = momentum * velocity[i] - lr * g
+        velocity[i] = v
+        if nesterov:
+            theta[i] += momentum * v - lr * g
+        else:
+            theta[i] += v
+
+
+@jit
+def adam_learning_rate(lr, beta_1, beta_2, t):
+    """Adam's bias-corrected step size at step ``t`` (t >= 1)."""
+    return lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+
+
+@jit
+def adam_step(theta, grad, m, v, lr_t, beta_1, beta_2, epsilon):
+    """One Adam step with the bias-corrected step size ``lr_t``, in place."""
+    for i in range(theta.shape[0]):
+        g = grad[i]
+        mi = beta_1 * m[i] + (1 - beta_1) * g
+        vi = beta_2 * v[i] + (1 - beta_2) * (g * g)
+        m[i] = mi
+        v[i] = vi
+        theta[i] += -lr_t * mi / (math.sqrt(vi) + epsilon)
+
+
+@jit
+def optimizer_step(solver, theta, grad, state1, state2, hyper, t):
+    """Dispatch one step of ``solver`` (SGD or ADAM); returns the new step count."""
+    if solver == SGD:
+        sgd_step(theta, grad, state1, hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] != 0)
+        return t
+    t += 1
+    lr_t = adam_learning_rate(hyper[LR], hyper[BETA_1], hyper[BETA_2], t)
+    adam_step(theta, grad, state1, state2, lr_t, hyper[BETA_1], hyper[BETA_2], hyper[EPSILON])
+    return t
