@@ -1,0 +1,280 @@
+"""Every compiled kernel against its plain NumPy reference in tests/naive.py."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import naive
+from fastmlp import _mlp_kernels as K
+from fastmlp._activations import (
+    EXP,
+    IDENTITY,
+    LOGISTIC,
+    RELU,
+    SOFTMAX,
+    TANH,
+    activate,
+    affine,
+    bias_activate,
+    csr_affine,
+    csr_transpose_dot,
+    derivative,
+)
+from fastmlp._losses import (
+    BINARY_LOG_LOSS,
+    LOG_LOSS,
+    POISSON,
+    SQUARED_ERROR,
+    loss_value,
+    output_delta,
+)
+from fastmlp._optimizers import adam_learning_rate, adam_step, sgd_step
+
+ALL_KINDS = [IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP]
+HIDDEN_KINDS = [IDENTITY, LOGISTIC, TANH, RELU]
+# Each loss with the output activation scikit-learn pairs it with.
+OUTPUTS = [
+    (IDENTITY, SQUARED_ERROR),
+    (EXP, POISSON),
+    (SOFTMAX, LOG_LOSS),
+    (LOGISTIC, BINARY_LOG_LOSS),
+]
+DTYPES = [(np.float64, 1e-12), (np.float32, 1e-5)]
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_affine_matches_numpy(kind, dtype, rtol):
+    rng = np.random.RandomState(kind)
+    A = rng.randn(7, 5).astype(dtype)
+    W = rng.randn(5, 3).astype(dtype)
+    b = rng.randn(3).astype(dtype)
+    Z = np.empty((7, 3), dtype=dtype)
+    affine(A, W, b, Z, kind)
+    np.testing.assert_allclose(Z, naive.activation(A @ W + b, kind), rtol=rtol, atol=rtol)
+
+    Z2 = A @ W
+    bias_activate(Z2, b, kind)
+    np.testing.assert_allclose(Z2, Z, rtol=rtol, atol=rtol)
+    Z3 = A @ W + b
+    activate(Z3, kind)
+    np.testing.assert_allclose(Z3, Z, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_csr_affine_and_transpose_dot_match_numpy(kind, dtype, rtol):
+    rng = np.random.RandomState(10 + kind)
+    X = sp.random(20, 9, density=0.3, format="csr", random_state=rng, dtype=dtype)
+    rows = rng.permutation(20)[:8]
+    W = rng.randn(9, 4).astype(dtype)
+    b = rng.randn(4).astype(dtype)
+    Z = np.empty((8, 4), dtype=dtype)
+    csr_affine(X.data, X.indices, X.indptr, rows, W, b, Z, kind)
+    Xd = X.toarray()[rows]
+    np.testing.assert_allclose(Z, naive.activation(Xd @ W + b, kind), rtol=rtol, atol=rtol)
+
+    D = rng.randn(8, 4).astype(dtype)
+    G = np.full((9, 4), np.nan, dtype=dtype)
+    csr_transpose_dot(X.data, X.indices, X.indptr, rows, D, G)
+    np.testing.assert_allclose(G, Xd.T @ D, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("kind", HIDDEN_KINDS)
+def test_derivative_matches_numpy(kind):
+    rng = np.random.RandomState(kind)
+    A = naive.activation(rng.randn(6, 4), kind)
+    A[0, 0] = 0.0  # relu's flat side
+    delta = rng.randn(6, 4)
+    expected = delta * naive.derivative_from_output(A, kind)
+    derivative(A, delta, kind)
+    np.testing.assert_allclose(delta, expected, rtol=1e-14)
+
+
+@given(
+    n=st.integers(1, 6),
+    k=st.integers(1, 5),
+    scale=st.floats(0.01, 50),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=40, deadline=None)
+def test_softmax_is_stable_and_normalised(n, k, scale, seed):
+    rng = np.random.RandomState(seed)
+    Z = rng.randn(n, k) * scale
+    expected = naive.activation(Z, SOFTMAX)
+    activate(Z, SOFTMAX)
+    assert np.isfinite(Z).all()
+    np.testing.assert_allclose(Z, expected, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(Z.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def _targets(loss_kind, rng, n, k):
+    if loss_kind == SQUARED_ERROR:
+        return rng.randn(n, k)
+    if loss_kind == POISSON:
+        Y = rng.poisson(2.0, size=(n, k)).astype(float)
+        Y[0, 0] = 0.0
+        return Y
+    if loss_kind == LOG_LOSS:
+        return np.eye(k)[rng.randint(k, size=n)]
+    return (rng.rand(n, k) < 0.5).astype(float)
+
+
+@pytest.mark.parametrize("with_sw", [False, True])
+@pytest.mark.parametrize("out, loss_kind", OUTPUTS)
+def test_loss_and_output_delta_match_numpy(out, loss_kind, with_sw):
+    rng = np.random.RandomState(loss_kind)
+    n, k = 12, 3
+    P = naive.activation(rng.randn(n, k), out)
+    P[1, 0] = 0.0 if loss_kind != POISSON else P[1, 0]  # exercises the clipping
+    Y = _targets(loss_kind, rng, n, k)
+    sw = rng.rand(n) + 0.1 if with_sw else None
+    got = loss_value(P, Y, sw if with_sw else np.empty(0), with_sw, loss_kind)
+    np.testing.assert_allclose(got, naive.loss(P, Y, sw, loss_kind), rtol=1e-12)
+
+    D = np.empty_like(P)
+    output_delta(P, Y, sw if with_sw else np.empty(0), with_sw, D)
+    expected = (P - Y) * (sw[:, None] if with_sw else 1.0)
+    np.testing.assert_allclose(D, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_step_matches_closed_form(nesterov):
+    rng = np.random.RandomState(0)
+    theta, grad, vel = rng.randn(3, 50)
+    expected_theta, expected_vel = naive.sgd(theta, grad, vel, 0.1, 0.9, nesterov)
+    sgd_step(theta, grad, vel, 0.1, 0.9, nesterov)
+    np.testing.assert_allclose(theta, expected_theta, rtol=1e-14)
+    np.testing.assert_allclose(vel, expected_vel, rtol=1e-14)
+
+
+def test_adam_steps_match_closed_form():
+    rng = np.random.RandomState(1)
+    theta = rng.randn(40)
+    m, v = np.zeros(40), np.zeros(40)
+    ref = (theta.copy(), m.copy(), v.copy())
+    for t in range(1, 4):
+        grad = rng.randn(40)
+        ref = naive.adam(ref[0], grad, ref[1], ref[2], t, 1e-3, 0.9, 0.999, 1e-8)
+        lr_t = adam_learning_rate(1e-3, 0.9, 0.999, t)
+        adam_step(theta, grad, m, v, lr_t, 0.9, 0.999, 1e-8)
+        np.testing.assert_allclose(theta, ref[0], rtol=1e-13)
+        np.testing.assert_allclose(m, ref[1], rtol=1e-13)
+        np.testing.assert_allclose(v, ref[2], rtol=1e-13)
+
+
+class _Net:
+    """A small network in the flat layout the kernels use."""
+
+    def __init__(self, units, seed, dtype=np.float64):
+        rng = np.random.RandomState(seed)
+        self.units = np.asarray(units, dtype=np.int64)
+        self.coef_ptr = np.concatenate([[0], np.cumsum(self.units[:-1] * self.units[1:])])
+        self.icpt_ptr = self.coef_ptr[-1] + np.concatenate([[0], np.cumsum(self.units[1:])])
+        self.theta = (rng.randn(self.icpt_ptr[-1]) * 0.5).astype(dtype)
+        self.grad = np.empty_like(self.theta)
+
+    def unpack(self, theta):
+        L = len(self.units) - 1
+        coefs = [
+            theta[self.coef_ptr[i] : self.coef_ptr[i + 1]].reshape(self.units[i], self.units[i + 1])
+            for i in range(L)
+        ]
+        icpts = [theta[self.icpt_ptr[i] : self.icpt_ptr[i + 1]] for i in range(L)]
+        return coefs, icpts
+
+    def loss_grad(self, X, Y, sw, hidden, out, loss_kind, alpha, theta=None):
+        theta = self.theta if theta is None else theta
+        n = X.shape[0]
+        width = int(self.units[1:].sum())
+        acts = np.empty(n * width, dtype=theta.dtype)
+        deltas = np.empty(n * width, dtype=theta.dtype)
+        has_sw = sw is not None
+        swa = sw if has_sw else np.empty(0, dtype=theta.dtype)
+        if sp.issparse(X):
+            args = (np.empty((0, 0), theta.dtype), X.data, X.indices, X.indptr, np.arange(n), True)
+        else:
+            args = (X, np.empty(0, theta.dtype), np.empty(0, np.intp), np.zeros(1, np.intp),
+                    np.empty(0, np.intp), False)
+        return K.loss_grad(*args, n, Y, swa, has_sw, theta, self.grad, self.coef_ptr,
+                           self.icpt_ptr, self.units, acts, deltas, hidden, out, loss_kind,
+                           alpha)
+
+
+@pytest.mark.parametrize("with_sw", [False, True])
+@pytest.mark.parametrize("out, loss_kind", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN_KINDS)
+def test_gradient_matches_finite_differences(hidden, out, loss_kind, with_sw):
+    rng = np.random.RandomState(100 * hidden + loss_kind)
+    n, k = 9, 3
+    net = _Net([4, 5, 3, k], seed=hidden)
+    X = rng.randn(n, 4)
+    Y = _targets(loss_kind, rng, n, k)
+    sw = rng.rand(n) + 0.5 if with_sw else None
+    alpha = 0.1
+    loss = net.loss_grad(X, Y, sw, hidden, out, loss_kind, alpha)
+    grad = net.grad.copy()
+
+    scale = naive.gradient_scale(loss_kind, k)
+
+    def ref(theta, data_scale=scale):
+        coefs, icpts = net.unpack(theta)
+        return naive.mlp_loss(X, Y, sw, coefs, icpts, hidden, out, loss_kind, alpha, data_scale)
+
+    np.testing.assert_allclose(loss, ref(net.theta, 1.0), rtol=1e-12)
+    h = 1e-6
+    numeric = np.empty_like(net.theta)
+    for i in range(net.theta.size):
+        e = np.zeros_like(net.theta)
+        e[i] = h
+        numeric[i] = (ref(net.theta + e) - ref(net.theta - e)) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+def test_sparse_input_gives_dense_loss_and_gradient(dtype, rtol):
+    rng = np.random.RandomState(3)
+    X = sp.random(15, 6, density=0.4, format="csr", random_state=rng, dtype=dtype)
+    Y = np.eye(3)[rng.randint(3, size=15)].astype(dtype)
+    net = _Net([6, 4, 3], seed=2, dtype=dtype)
+    dense = net.loss_grad(X.toarray(), Y, None, TANH, SOFTMAX, LOG_LOSS, 1e-2)
+    g_dense = net.grad.copy()
+    sparse = net.loss_grad(X, Y, None, TANH, SOFTMAX, LOG_LOSS, 1e-2)
+    np.testing.assert_allclose(sparse, dense, rtol=rtol)
+    np.testing.assert_allclose(net.grad, g_dense, rtol=rtol * 10, atol=rtol)
+
+
+def test_epoch_equals_batches_of_loss_grad_and_steps():
+    """stochastic_epoch = gather + loss_grad + sgd step per batch, done by hand."""
+    rng = np.random.RandomState(4)
+    n, bs = 23, 5
+    X = rng.randn(n, 4)
+    Y = rng.randn(n, 2)
+    order = rng.permutation(n)
+    net = _Net([4, 6, 2], seed=5)
+    ref = _Net([4, 6, 2], seed=5)
+    from fastmlp._optimizers import N_HYPER, SGD, LR, MOMENTUM, NESTEROV
+
+    hyper = np.zeros(N_HYPER)
+    hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] = 0.05, 0.9, 1.0
+    vel = np.zeros_like(net.theta)
+    width = 8
+    acc, t = K.stochastic_epoch(
+        X, np.empty(0), np.empty(0, np.intp), np.zeros(1, np.intp), False, Y, np.empty(0),
+        False, order, bs, net.theta, net.grad, net.coef_ptr, net.icpt_ptr, net.units,
+        TANH, IDENTITY, SQUARED_ERROR, 1e-3, np.empty((bs, 4)), np.empty((bs, 2)),
+        np.empty(0), np.empty(bs * width), np.empty(bs * width), SGD, vel, np.empty(0),
+        hyper, 0,
+    )
+    ref_vel = np.zeros_like(ref.theta)
+    expected = 0.0
+    for start in range(0, n, bs):
+        rows = order[start : start + bs]
+        loss = ref.loss_grad(X[rows], Y[rows], None, TANH, IDENTITY, SQUARED_ERROR, 1e-3)
+        expected += loss * len(rows)
+        ref.theta, ref_vel = naive.sgd(ref.theta, ref.grad, ref_vel, 0.05, 0.9, True)
+    assert t == 0
+    np.testing.assert_allclose(acc, expected, rtol=1e-12)
+    np.testing.assert_allclose(net.theta, ref.theta, rtol=1e-12)
