@@ -12,6 +12,7 @@ by zero give inf/nan like NumPy instead of raising inside a kernel.
 """
 
 import numba
+import numba.extending
 
 JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
@@ -27,3 +28,23 @@ def jit(*args, **kwargs):
 def pjit(*args, **kwargs):
     """:func:`jit` with ``parallel=True``, for kernels whose loops use ``prange``."""
     return jit(*args, parallel=True, **kwargs)
+
+
+def cast_like(x, arr):
+    """``x`` converted to the dtype of array ``arr`` (usable inside kernels).
+
+    NumPy computes ``python_float * float32_array`` in float32; a kernel that
+    multiplies by a float64 scalar instead promotes every element to float64
+    and halves its SIMD width. Kernels cast their scalars with this first.
+    """
+    return arr.dtype.type(x)
+
+
+@numba.extending.overload(cast_like)
+def _cast_like_overload(x, arr):
+    target = arr.dtype
+
+    def impl(x, arr):
+        return target(x)
+
+    return impl

@@ -20,7 +20,7 @@ Storage conventions shared by every kernel here:
 import numpy as np
 
 from ._activations import affine, csr_affine, csr_transpose_dot, derivative
-from ._config import jit
+from ._config import cast_like, jit
 from ._losses import loss_value, output_delta
 from ._optimizers import optimizer_step
 
@@ -71,22 +71,25 @@ def forward(
 def _param_grads(A, D, W, Gw, Gb, alpha, sw_sum):
     """Finish layer gradients: ``Gw = (A.T @ D + alpha W) / s`` and ``Gb = sum(D) / s``.
 
-    ``A`` is None-like (0 rows) when the caller has already written
-    ``A.T @ D`` into ``Gw`` (sparse input layer).
+    ``A`` has 0 rows when the caller has already written ``A.T @ D`` into
+    ``Gw`` (sparse input layer).
     """
     if A.shape[0] > 0:
         np.dot(A.T, D, Gw)
     p, k = Gw.shape
+    # Scalars in the array dtype keep float32 loops in float32 (vectorised).
+    a = cast_like(alpha, Gw)
+    s = cast_like(sw_sum, Gw)
     for i in range(p):
         for j in range(k):
-            Gw[i, j] = (Gw[i, j] + alpha * W[i, j]) / sw_sum
+            Gw[i, j] = (Gw[i, j] + a * W[i, j]) / s
     for j in range(k):
         Gb[j] = 0.0
     for i in range(D.shape[0]):
         for j in range(k):
             Gb[j] += D[i, j]
     for j in range(k):
-        Gb[j] /= sw_sum
+        Gb[j] /= s
 
 
 @jit
@@ -114,13 +117,11 @@ def loss_grad(
             sw_sum += swn[i]
     else:
         sw_sum = float(n)
-    sq = 0.0
-    for i in range(coef_ptr[n_layers]):
-        sq += theta[i] * theta[i]
-    loss += 0.5 * alpha * sq / sw_sum
-
     D = _block(deltas, units, n, last)
     output_delta(P, Yn, swn, has_sw, D)
+    # The L2 penalty as one BLAS dot over every weight (biases excluded).
+    coefs = theta[: coef_ptr[n_layers]]
+    sq = np.dot(coefs, coefs)
     for layer in range(last, 0, -1):
         W = _weights(theta, coef_ptr, units, layer)
         A = _block(acts, units, n, layer - 1)
@@ -139,7 +140,7 @@ def loss_grad(
         _param_grads(Xb[:0], D, W, Gw, Gb, alpha, sw_sum)
     else:
         _param_grads(Xb[:n], D, W, Gw, Gb, alpha, sw_sum)
-    return loss
+    return loss + 0.5 * alpha * sq / sw_sum
 
 
 @jit

@@ -19,7 +19,7 @@ The update rules are scikit-learn's (``_stochastic_optimizers``):
 
 import math
 
-from ._config import jit
+from ._config import cast_like, jit
 
 SGD = 0
 ADAM = 1
@@ -49,15 +49,25 @@ def adam_learning_rate(lr, beta_1, beta_2, t):
 
 
 @jit
-def adam_step(theta, grad, m, v, lr_t, beta_1, beta_2, epsilon):
-    """One Adam step with the bias-corrected step size ``lr_t``, in place."""
+def _adam_loop(theta, grad, m, v, lr_t, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+               epsilon):
     for i in range(theta.shape[0]):
         g = grad[i]
-        mi = beta_1 * m[i] + (1 - beta_1) * g
-        vi = beta_2 * v[i] + (1 - beta_2) * (g * g)
+        mi = beta_1 * m[i] + one_minus_beta_1 * g
+        vi = beta_2 * v[i] + one_minus_beta_2 * (g * g)
         m[i] = mi
         v[i] = vi
-        theta[i] += -lr_t * mi / (math.sqrt(vi) + epsilon)
+        theta[i] -= lr_t * mi / (math.sqrt(vi) + epsilon)
+
+
+@jit
+def adam_step(theta, grad, m, v, lr_t, beta_1, beta_2, epsilon):
+    """One Adam step with the bias-corrected step size ``lr_t``, in place."""
+    # Scalars in the parameters' dtype keep a float32 loop in single
+    # precision (twice the SIMD width), as NumPy does for float32 arrays.
+    _adam_loop(theta, grad, m, v, cast_like(lr_t, theta), cast_like(beta_1, theta),
+               cast_like(1 - beta_1, theta), cast_like(beta_2, theta),
+               cast_like(1 - beta_2, theta), cast_like(epsilon, theta))
 
 
 @jit
