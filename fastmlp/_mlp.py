@@ -581,10 +581,32 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Prediction
     # ------------------------------------------------------------------
+    def _validate_predict_input(self, X):
+        """``validate_data(reset=False)``, skipped for an input it would pass as is.
+
+        Single-row prediction is dominated by validation; a C-ordered float
+        ndarray with the fitted width, finite values and no feature names to
+        compare is exactly what validate_data would return unchanged, so it
+        is accepted after those cheap checks. Anything else takes the full
+        path, which also raises scikit-learn's errors.
+        """
+        if (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in (np.float64, np.float32)
+            and X.flags.c_contiguous
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+            and K.all_finite(X)
+        ):
+            return X
+        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+
     def _forward_pass_fast(self, X, check_input=True):
         """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array."""
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            X = self._validate_predict_input(X)
         theta = self._params()
         dtype = theta.dtype
         inp = _Input(X, dtype)
@@ -924,6 +946,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
+        classes = self.classes_
+        y_type = self._label_binarizer.y_type_
+        # The two common cases decoded directly, as LabelBinarizer would
+        # (arg-max; threshold 0.5 between its 0/1 labels), which costs less
+        # than its general inverse_transform on a single row.
+        if y_type == "multiclass":
+            return classes.take(y_pred.argmax(axis=1), mode="clip")
+        if y_type == "binary" and len(classes) == 2:
+            return classes[(y_pred.ravel() > 0.5).astype(np.intp)]
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)

@@ -17,6 +17,8 @@ Storage conventions shared by every kernel here:
   read rows ``rows`` directly. Unused inputs are passed as empty arrays.
 """
 
+import math
+
 import numpy as np
 
 from ._activations import affine, csr_affine, csr_transpose_dot, derivative
@@ -180,6 +182,17 @@ def stochastic_epoch(
         accumulated += batch_loss * n
         t = optimizer_step(solver, theta, grad, state1, state2, hyper, t)
     return accumulated, t
+
+
+@jit
+def all_finite(X):
+    """True when no element of the 2-D array ``X`` is NaN or infinite."""
+    n, p = X.shape
+    for i in range(n):
+        for j in range(p):
+            if not math.isfinite(X[i, j]):
+                return False
+    return True
 
 
 @jit
