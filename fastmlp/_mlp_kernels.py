@@ -146,6 +146,17 @@ def loss_grad(
 
 
 @jit
+def _gather_rows(src, rows, dst):
+    # Element loops: a row-slice assignment builds two array views per row,
+    # which costs more than copying a short row.
+    p = src.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for j in range(p):
+            dst[i, j] = src[r, j]
+
+
+@jit
 def _gather(src, rows, dst):
     for i in range(rows.shape[0]):
         dst[i] = src[rows[i]]
@@ -171,8 +182,8 @@ def stochastic_epoch(
         n = stop - start
         rows = order[start:stop]
         if not sparse:
-            _gather(X, rows, Xb)
-        _gather(Y, rows, Yb)
+            _gather_rows(X, rows, Xb)
+        _gather_rows(Y, rows, Yb)
         if has_sw:
             _gather(sw, rows, swb)
         batch_loss = loss_grad(
