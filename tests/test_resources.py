@@ -1,0 +1,67 @@
+"""Resource promises of the MLP: no copy of well-formed input, bounded extra memory, threads."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from fastmlp import MLPClassifier
+
+
+def _peak_extra_bytes(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["float32", "memmap"])
+def test_stochastic_fit_does_not_copy_input(kind, tmp_path):
+    """adam/sgd work in O(batch x width) memory and never copy ready-made X."""
+    rng = np.random.RandomState(0)
+    n, p = 20_000, 300  # 24 MB in float32
+    X = rng.rand(n, p).astype(np.float32)
+    if kind == "memmap":
+        mm = np.memmap(tmp_path / "X.dat", dtype=np.float32, mode="w+", shape=(n, p))
+        mm[:] = X
+        mm.flush()
+        X = np.memmap(tmp_path / "X.dat", dtype=np.float32, mode="r", shape=(n, p))
+    y = rng.randint(3, size=n)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1, random_state=0)
+    clf.fit(X[:500], y[:500])  # compile outside the measurement
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+
+    peak = _peak_extra_bytes(fit)
+    # Labels (n x 3) and the shuffled index (n) are O(n) but small; a copy of
+    # X would add 24 MB.
+    assert peak < X.nbytes / 4, peak
+    assert clf.coefs_[0].dtype == np.float32
+
+
+def test_blas_obeys_threadpoolctl_limits():
+    """The kernels' BLAS (SciPy's, which Numba calls) is one threadpoolctl controls."""
+    X = np.random.RandomState(0).rand(300, 20)
+    y = (X[:, 0] > 0.5).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(max_iter=2).fit(X, y)
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            limited = MLPClassifier(max_iter=2, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        free = MLPClassifier(max_iter=2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(limited.coefs_[0], free.coefs_[0], rtol=1e-10)
