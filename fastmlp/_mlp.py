@@ -466,9 +466,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             X_train, Y_train, sw_train = X, Y, sample_weight
             X_val = y_val = sw_val = None
 
-        inp = _Input(X_train, theta.dtype)
-        Y_train = np.ascontiguousarray(Y_train)
-        n_samples = inp.n
+        n_samples = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -478,20 +476,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     "sample size. It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-
-        dtype = theta.dtype
-        units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
-        width = int(units[1:].sum())
-        acts = np.empty(batch_size * width, dtype=dtype)
-        deltas = np.empty(batch_size * width, dtype=dtype)
-        grad = np.empty_like(theta)
-        Xb = np.empty((0 if inp.sparse else batch_size, inp.X.shape[1]), dtype=dtype)
-        Yb = np.empty((batch_size, Y_train.shape[1]), dtype=dtype)
-        has_sw = sw_train is not None
-        sw = np.ascontiguousarray(sw_train) if has_sw else np.empty(0, dtype=dtype)
-        swb = np.empty(batch_size if has_sw else 0, dtype=dtype)
-        hidden, out, loss_kind = self._kernel_codes()
-        alpha = float(self.alpha)
+        run_epoch = self._epoch_runner(X_train, Y_train, sw_train, batch_size, opt)
         hyper = opt["hyper"]
 
         sample_idx = np.arange(n_samples, dtype=np.intp)
@@ -500,12 +485,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             for it in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
-                accumulated, opt["t"] = K.stochastic_epoch(
-                    inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, Y_train, sw,
-                    has_sw, sample_idx, batch_size, theta, grad, coef_ptr, icpt_ptr,
-                    units, hidden, out, loss_kind, alpha, Xb, Yb, swb, acts, deltas,
-                    opt["solver"], opt["state1"], opt["state2"], hyper, opt["t"],
-                )
+                accumulated = run_epoch(sample_idx)
                 self.n_iter_ += 1
                 self.loss_ = accumulated / n_samples
                 self.t_ += n_samples
@@ -540,6 +520,40 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
         if early_stopping:
             theta[:] = self._best_theta
+
+    def _epoch_runner(self, X, Y, sample_weight, batch_size, opt):
+        """Allocate one epoch's buffers once; return ``run(order, upto)``.
+
+        ``run`` makes one compiled pass over the rows in ``order`` (advancing
+        the optimizer state ``opt``) and returns the summed batch losses.
+        """
+        theta = self._theta
+        dtype = theta.dtype
+        inp = _Input(X, dtype)
+        Y = np.ascontiguousarray(Y, dtype=dtype)
+        units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
+        width = int(units[1:].sum())
+        acts = np.empty(batch_size * width, dtype=dtype)
+        deltas = np.empty(batch_size * width, dtype=dtype)
+        grad = np.empty_like(theta)
+        Xb = np.empty((0 if inp.sparse else batch_size, inp.X.shape[1]), dtype=dtype)
+        Yb = np.empty((batch_size, Y.shape[1]), dtype=dtype)
+        has_sw = sample_weight is not None
+        sw = np.ascontiguousarray(sample_weight, dtype=dtype) if has_sw else Yb[:0, 0]
+        swb = np.empty(batch_size if has_sw else 0, dtype=dtype)
+        hidden, out, loss_kind = self._kernel_codes()
+        alpha = float(self.alpha)
+
+        def run(order, upto=K.UPDATE):
+            accumulated, opt["t"] = K.stochastic_epoch(
+                inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, Y, sw, has_sw,
+                order, batch_size, theta, grad, coef_ptr, icpt_ptr, units, hidden, out,
+                loss_kind, alpha, Xb, Yb, swb, acts, deltas, opt["solver"],
+                opt["state1"], opt["state2"], opt["hyper"], opt["t"], upto,
+            )
+            return accumulated
+
+        return run
 
     def _trigger_stopping(self, msg, hyper):
         """Stop, or for adaptive SGD divide the learning rate by 5 and go on."""

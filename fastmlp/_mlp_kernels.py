@@ -162,18 +162,25 @@ def _gather(src, rows, dst):
         dst[i] = src[rows[i]]
 
 
+# How far stochastic_epoch goes with each batch: production runs every
+# phase; the profiler (fastmlp._profile) runs shorter prefixes and attributes
+# the differences in time to each phase.
+GATHER, FORWARD, BACKWARD, UPDATE = 0, 1, 2, 3
+
+
 @jit
 def stochastic_epoch(
     X, data, indices, indptr, sparse, Y, sw, has_sw, order, batch_size,
     theta, grad, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
-    Xb, Yb, swb, acts, deltas, solver, state1, state2, hyper, t,
+    Xb, Yb, swb, acts, deltas, solver, state1, state2, hyper, t, upto=UPDATE,
 ):
     """One pass over the rows in ``order`` by minibatches of ``batch_size``.
 
     Each batch is gathered (dense ``X``, ``Y``, ``sw`` into ``Xb``, ``Yb``,
     ``swb``), forwarded, back-propagated and followed by one optimizer step on
-    ``theta``. Returns ``(sum over batches of batch loss * batch rows, t)``
-    where ``t`` is the optimizer's step count afterwards.
+    ``theta``; ``upto`` stops each batch after an earlier phase (profiling
+    only). Returns ``(sum over batches of batch loss * batch rows, t)`` where
+    ``t`` is the optimizer's step count afterwards.
     """
     n_samples = order.shape[0]
     accumulated = 0.0
@@ -186,12 +193,18 @@ def stochastic_epoch(
         _gather_rows(Y, rows, Yb)
         if has_sw:
             _gather(sw, rows, swb)
+        if upto == FORWARD:
+            forward(Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr,
+                    units, acts, hidden, out)
+        if upto < BACKWARD:
+            continue
         batch_loss = loss_grad(
             Xb, data, indices, indptr, rows, sparse, n, Yb, swb, has_sw,
             theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
         )
         accumulated += batch_loss * n
-        t = optimizer_step(solver, theta, grad, state1, state2, hyper, t)
+        if upto == UPDATE:
+            t = optimizer_step(solver, theta, grad, state1, state2, hyper, t)
     return accumulated, t
 
 
