@@ -24,7 +24,7 @@ import numpy as np
 from ._activations import affine, csr_affine, csr_transpose_dot, derivative
 from ._config import cast_like, jit
 from ._losses import loss_value, output_delta
-from ._optimizers import optimizer_step
+from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step
 
 
 @jit
@@ -104,6 +104,27 @@ def loss_grad(
     ``Y[:n]`` and ``sw[:n]`` are the targets and weights of those rows, in
     the order of ``Xb``/``rows``. Returns the loss as a float64.
     """
+    loss, _ = train_batch(
+        Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw, theta, grad, coef_ptr,
+        icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
+        NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), 0,
+    )
+    return loss
+
+
+@jit
+def train_batch(
+    Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw,
+    theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
+    solver, state1, state2, hyper, t,
+):
+    """Forward, backward and (unless ``solver`` is NO_STEP) one optimizer step.
+
+    Each layer is stepped as soon as its gradient is final, while that
+    gradient is still in cache; the error signal sent to the layer below is
+    computed from the layer's weights before they change. Returns
+    ``(loss, t)`` with ``t`` the optimizer's new step count.
+    """
     n_layers = units.shape[0] - 1
     forward(Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units,
             acts, hidden, out)
@@ -119,30 +140,35 @@ def loss_grad(
             sw_sum += swn[i]
     else:
         sw_sum = float(n)
-    D = _block(deltas, units, n, last)
-    output_delta(P, Yn, swn, has_sw, D)
     # The L2 penalty as one BLAS dot over every weight (biases excluded).
     coefs = theta[: coef_ptr[n_layers]]
-    sq = np.dot(coefs, coefs)
-    for layer in range(last, 0, -1):
+    loss += 0.5 * alpha * np.dot(coefs, coefs) / sw_sum
+    t, lr_t = begin_step(solver, hyper, t)
+
+    D = _block(deltas, units, n, last)
+    output_delta(P, Yn, swn, has_sw, D)
+    for layer in range(last, -1, -1):
         W = _weights(theta, coef_ptr, units, layer)
-        A = _block(acts, units, n, layer - 1)
         D = _block(deltas, units, n, layer)
-        _param_grads(A, D, W, _weights(grad, coef_ptr, units, layer),
-                     grad[icpt_ptr[layer] : icpt_ptr[layer + 1]], alpha, sw_sum)
-        Dp = _block(deltas, units, n, layer - 1)
-        np.dot(D, W.T, Dp)
-        derivative(A, Dp, hidden)
-    D = _block(deltas, units, n, 0)
-    W = _weights(theta, coef_ptr, units, 0)
-    Gw = _weights(grad, coef_ptr, units, 0)
-    Gb = grad[icpt_ptr[0] : icpt_ptr[1]]
-    if sparse:
-        csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
-        _param_grads(Xb[:0], D, W, Gw, Gb, alpha, sw_sum)
-    else:
-        _param_grads(Xb[:n], D, W, Gw, Gb, alpha, sw_sum)
-    return loss + 0.5 * alpha * sq / sw_sum
+        Gw = _weights(grad, coef_ptr, units, layer)
+        Gb = grad[icpt_ptr[layer] : icpt_ptr[layer + 1]]
+        if layer > 0:
+            A = _block(acts, units, n, layer - 1)
+            Dp = _block(deltas, units, n, layer - 1)
+            np.dot(D, W.T, Dp)
+            derivative(A, Dp, hidden)
+            _param_grads(A, D, W, Gw, Gb, alpha, sw_sum)
+        elif sparse:
+            csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
+            _param_grads(Xb[:0], D, W, Gw, Gb, alpha, sw_sum)
+        else:
+            _param_grads(Xb[:n], D, W, Gw, Gb, alpha, sw_sum)
+        if solver != NO_STEP:
+            apply_step(solver, theta, grad, state1, state2, hyper, lr_t,
+                       coef_ptr[layer], coef_ptr[layer + 1])
+            apply_step(solver, theta, grad, state1, state2, hyper, lr_t,
+                       icpt_ptr[layer], icpt_ptr[layer + 1])
+    return loss, t
 
 
 @jit
@@ -198,13 +224,12 @@ def stochastic_epoch(
                     units, acts, hidden, out)
         if upto < BACKWARD:
             continue
-        batch_loss = loss_grad(
+        batch_loss, t = train_batch(
             Xb, data, indices, indptr, rows, sparse, n, Yb, swb, has_sw,
             theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
+            solver if upto == UPDATE else NO_STEP, state1, state2, hyper, t,
         )
         accumulated += batch_loss * n
-        if upto == UPDATE:
-            t = optimizer_step(solver, theta, grad, state1, state2, hyper, t)
     return accumulated, t
 
 

@@ -21,6 +21,8 @@ import math
 
 from ._config import cast_like, jit
 
+# NO_STEP: compute gradients only (L-BFGS, gradient checks).
+NO_STEP = -1
 SGD = 0
 ADAM = 1
 
@@ -71,12 +73,37 @@ def adam_step(theta, grad, m, v, lr_t, beta_1, beta_2, epsilon):
 
 
 @jit
-def optimizer_step(solver, theta, grad, state1, state2, hyper, t):
-    """Dispatch one step of ``solver`` (SGD or ADAM); returns the new step count."""
+def begin_step(solver, hyper, t):
+    """Advance the step count; returns ``(t, lr_t)``, the step size to apply.
+
+    SGD keeps ``t`` and steps by the current learning rate; Adam counts the
+    step and returns its bias-corrected step size.
+    """
     if solver == SGD:
-        sgd_step(theta, grad, state1, hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] != 0)
-        return t
+        return t, hyper[LR]
     t += 1
-    lr_t = adam_learning_rate(hyper[LR], hyper[BETA_1], hyper[BETA_2], t)
-    adam_step(theta, grad, state1, state2, lr_t, hyper[BETA_1], hyper[BETA_2], hyper[EPSILON])
+    return t, adam_learning_rate(hyper[LR], hyper[BETA_1], hyper[BETA_2], t)
+
+
+@jit
+def apply_step(solver, theta, grad, state1, state2, hyper, lr_t, start, stop):
+    """Update ``theta[start:stop]`` from ``grad[start:stop]`` (one step, in place).
+
+    Parameters are independent element by element, so a training loop may
+    step each layer as soon as its gradient is final, while it is still in
+    cache, instead of sweeping the whole vector afterwards.
+    """
+    if solver == SGD:
+        sgd_step(theta[start:stop], grad[start:stop], state1[start:stop], lr_t,
+                 hyper[MOMENTUM], hyper[NESTEROV] != 0)
+    elif solver == ADAM:
+        adam_step(theta[start:stop], grad[start:stop], state1[start:stop],
+                  state2[start:stop], lr_t, hyper[BETA_1], hyper[BETA_2], hyper[EPSILON])
+
+
+@jit
+def optimizer_step(solver, theta, grad, state1, state2, hyper, t):
+    """One step of ``solver`` (SGD or ADAM) on the whole vector; returns the new count."""
+    t, lr_t = begin_step(solver, hyper, t)
+    apply_step(solver, theta, grad, state1, state2, hyper, lr_t, 0, theta.shape[0])
     return t
