@@ -63,6 +63,10 @@ _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < 
 
 _EMPTY_INT = np.empty(0, dtype=np.intp)
 
+# Rows per block of a prediction: large enough for BLAS to run at full speed,
+# small enough that a block's hidden activations stay in cache.
+_PREDICT_BLOCK_ROWS = 2048
+
 
 def _empty_like_sparse(dtype):
     """Placeholders for the CSR arguments of a kernel called on dense input."""
@@ -625,14 +629,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         dtype = theta.dtype
         inp = _Input(X, dtype)
         width = int(self._units[1:].sum())
-        acts = np.empty(inp.n * width, dtype=dtype)
-        hidden = ACTIVATION_CODES[self.activation]
-        out = ACTIVATION_CODES[self.out_activation_]
-        Y = K.predict(
+        acts = np.empty(min(inp.n, _PREDICT_BLOCK_ROWS) * width, dtype=dtype)
+        result = np.empty((inp.n, self.n_outputs_), dtype=dtype)
+        K.predict(
             inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, theta,
-            self._coef_ptr, self._icpt_ptr, self._units, acts, hidden, out,
+            self._coef_ptr, self._icpt_ptr, self._units, acts,
+            ACTIVATION_CODES[self.activation], ACTIVATION_CODES[self.out_activation_],
+            result,
         )
-        return Y
+        return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)

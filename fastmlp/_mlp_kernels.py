@@ -251,11 +251,27 @@ def all_finite(X):
 
 @jit
 def predict(
-    X, data, indices, indptr, sparse, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
+    X, data, indices, indptr, sparse, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+    result,
 ):
-    """Forward pass of every row of the input; returns a view of the output block."""
-    n = indptr.shape[0] - 1 if sparse else X.shape[0]
-    rows = np.arange(n if sparse else 0)
-    forward(X, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units,
-            acts, hidden, out)
-    return _block(acts, units, n, units.shape[0] - 2)
+    """Network output of every input row, into ``result`` (n_samples, n_outputs).
+
+    Rows go through the network in blocks of ``len(acts) // sum(units[1:])``
+    so the hidden activations of a block stay in cache between layers and
+    the scratch memory does not grow with the number of rows.
+    """
+    n_total = indptr.shape[0] - 1 if sparse else X.shape[0]
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    block = acts.shape[0] // width
+    last = units.shape[0] - 2
+    rows = np.empty(block if sparse else 0, dtype=np.intp)
+    for start in range(0, n_total, block):
+        stop = min(start + block, n_total)
+        n = stop - start
+        for i in range(rows.shape[0]):
+            rows[i] = start + i
+        forward(X[start:stop] if not sparse else X, data, indices, indptr, rows, sparse, n,
+                theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
+        result[start:stop] = _block(acts, units, n, last)
