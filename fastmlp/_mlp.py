@@ -369,36 +369,33 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _fit_lbfgs(self, X, Y, sample_weight):
-        inp = _Input(X, X.dtype)
+        # L-BFGS-B iterates, and compares losses in its line search, in
+        # float64; the objective is evaluated in float64 too (as scikit-learn
+        # does), and only the fitted parameters return to the input's dtype.
+        dtype = np.float64
+        inp = _Input(X, dtype)
         n = inp.n
+        Y = np.ascontiguousarray(Y, dtype=dtype)
         hidden, out, loss_kind = self._kernel_codes()
         units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
-        dtype = X.dtype
         width = int(units[1:].sum())
         acts = np.empty(n * width, dtype=dtype)
         deltas = np.empty(n * width, dtype=dtype)
-        grad = np.empty_like(self._theta)
+        grad = np.empty(self._theta.shape[0], dtype=dtype)
         has_sw = sample_weight is not None
-        sw = sample_weight if has_sw else np.empty(0, dtype=dtype)
+        sw = np.asarray(sample_weight, dtype=dtype) if has_sw else grad[:0]
         rows = np.arange(n) if inp.sparse else _EMPTY_INT
         alpha = float(self.alpha)
-        # L-BFGS-B iterates in float64; a float32 network is evaluated on a
-        # float32 copy of the iterate so that the kernels stay in one dtype.
-        theta_eval = None if dtype == np.float64 else np.empty_like(self._theta)
 
-        def loss_and_grad(x):
-            if theta_eval is None:
-                theta = x
-            else:
-                theta_eval[:] = x
-                theta = theta_eval
+        def loss_and_grad(theta):
+            # SciPy's iterate is used as the flat parameter vector directly.
             loss = K.loss_grad(
                 inp.X, inp.data, inp.indices, inp.indptr, rows, inp.sparse, n, Y, sw,
                 has_sw, theta, grad, coef_ptr, icpt_ptr, units, acts, deltas,
                 hidden, out, loss_kind, alpha,
             )
             # SciPy may keep the returned gradient, so it gets its own array.
-            return loss, grad.astype(np.float64)
+            return loss, grad.copy()
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:
