@@ -15,6 +15,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _mlp_kernels as K
+from ._config import jit
 
 PHASES = ("gather", "forward", "backward", "update")
 
@@ -73,3 +74,81 @@ def epoch_phases(estimator, X, y, repeats=3, random_state=0):
         result[name] = max(best[hi] - best[lo], 0.0)
     result["total"] = best[K.UPDATE]
     return result
+
+
+@jit
+def _floor_epoch(Xb, theta, grad, coef_ptr, units, acts, deltas, n_samples, batch_size):
+    """Only the matrix products of one minibatch epoch, in the training kernels' BLAS."""
+    n_layers = units.shape[0] - 1
+    for start in range(0, n_samples, batch_size):
+        n = min(batch_size, n_samples - start)
+        for layer in range(n_layers):
+            A = Xb[:n] if layer == 0 else K._block(acts, units, n, layer - 1)
+            np.dot(A, K._weights(theta, coef_ptr, units, layer), K._block(acts, units, n, layer))
+        for layer in range(n_layers - 1, -1, -1):
+            A = Xb[:n] if layer == 0 else K._block(acts, units, n, layer - 1)
+            D = K._block(deltas, units, n, layer)
+            np.dot(A.T, D, K._weights(grad, coef_ptr, units, layer))
+            if layer > 0:
+                W = K._weights(theta, coef_ptr, units, layer)
+                np.dot(D, W.T, K._block(deltas, units, n, layer - 1))
+
+
+def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, seed=0):
+    """Seconds of just the matrix products of one minibatch epoch of an MLP.
+
+    Per minibatch and per layer ``l`` (weights of shape ``units[l] x
+    units[l + 1]``): the forward ``A_l @ W_l``, the weight gradient
+    ``A_l.T @ D_l`` and, for every layer but the first, the error signal
+    ``D_l @ W_l.T``; the same shapes, dtype and BLAS (the one Numba calls,
+    SciPy's OpenBLAS) as fastmlp's training kernels, in one compiled loop so
+    that no interpreter time is counted. Operands hold random values
+    (uninitialised memory may hold NaN or denormals, which change BLAS speed).
+
+    Parameters
+    ----------
+    units : sequence of int
+        Layer widths, input first.
+    n_samples : int
+        Rows in the epoch.
+    batch_size : int
+        Rows per minibatch (the last batch may be smaller, as in training).
+    dtype : dtype, default=np.float64
+        Floating dtype of the products.
+    repeats : int, default=3
+        The epoch is timed this many times; the minimum is returned.
+    seed : int, default=0
+        Seed of the random operands.
+
+    Returns
+    -------
+    seconds : float
+        Minimum time of one epoch's matrix products.
+    """
+    rng = np.random.RandomState(seed)
+    dtype = np.dtype(dtype)
+    units = np.asarray(units, dtype=np.int64)
+    batch_size = min(batch_size, n_samples)
+    coef_ptr = np.concatenate([[0], np.cumsum(units[:-1] * units[1:])]).astype(np.int64)
+    width = int(units[1:].sum())
+    theta = (rng.rand(coef_ptr[-1]) - 0.5).astype(dtype)
+    grad = np.empty_like(theta)
+    Xb = rng.rand(batch_size, units[0]).astype(dtype)
+    acts = rng.rand(batch_size * width).astype(dtype)
+    deltas = rng.rand(batch_size * width).astype(dtype)
+    args = (Xb, theta, grad, coef_ptr, units, acts, deltas, n_samples, batch_size)
+    _floor_epoch(Xb, theta, grad, coef_ptr, units, acts, deltas, batch_size, batch_size)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _floor_epoch(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def floor_flops(units, n_samples):
+    """Floating-point operations of :func:`blas_floor_epoch`'s products for one epoch."""
+    per_row = 0
+    for layer, (a, b) in enumerate(zip(units[:-1], units[1:])):
+        per_row += 2 * a * b * (3 if layer > 0 else 2)
+    return per_row * n_samples

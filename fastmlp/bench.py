@@ -1,0 +1,308 @@
+"""``python -m fastmlp bench``: fastmlp against scikit-learn, workload by workload.
+
+Every workload of :data:`fastmlp._workloads.WORKLOADS` runs with both
+libraries on the same data and seed, alternately, so that drift in the
+machine's speed touches both alike. The table gives both times, the speedup,
+both scores (a speedup never hides a worse model) and, for minibatch MLP
+training, each library's time per epoch over the *BLAS floor*: the time of
+only the matrix products that epoch must do, same shapes, same dtype, same
+BLAS, measured in this run. Numba's compile (or cache-load) time is spent
+before any timing and reported on its own line.
+"""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from ._profile import blas_floor_epoch, epoch_phases, floor_flops
+from ._workloads import BY_NAME, WORKLOADS, estimator_class, layer_units
+
+LIBRARIES = ("sklearn", "fastmlp")
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args, **kwargs)
+
+
+def _score(est, workload, X, y):
+    if workload.estimator == "BernoulliRBM":
+        return float(np.mean(est.score_samples(X)))
+    return float(est.score(X, y))
+
+
+def warm_up(workloads, quick):
+    """Compile (or load from Numba's cache) every kernel the workloads use.
+
+    Fits each distinct configuration once on a few rows of its own data, so
+    the same dtype, sparsity and solver are compiled. Returns the seconds.
+    """
+    start = time.perf_counter()
+    seen = set()
+    for w in workloads:
+        X, y, X_test, _ = w.data(True)
+        key = (w.estimator, getattr(X, "dtype", None), sp.issparse(X),
+               w.params.get("solver", "adam"))
+        if key in seen:
+            continue
+        seen.add(key)
+        params = dict(w.estimator_params(True))
+        params.update(max_iter=1) if w.estimator != "BernoulliRBM" else params.update(n_iter=1)
+        est = estimator_class("fastmlp", w.estimator)(**params)
+        _quiet(est.fit, X[:64], y[:64])
+        if w.estimator == "BernoulliRBM":
+            est.transform(X_test[:2])
+            est.score_samples(X_test[:2])
+        else:
+            est.predict(X_test[:1])
+            est.predict(X_test[:2])
+    return time.perf_counter() - start
+
+
+# OpenBLAS worker threads spin for about 0.1 s after a call before sleeping;
+# NumPy (scikit-learn) and SciPy (fastmlp's kernels) each load their own
+# OpenBLAS, so the first timing after switching library would share the
+# cores with the other's spinning threads. A pause lets them go to sleep.
+_SETTLE_S = 0.2
+
+
+def _settle():
+    time.sleep(_SETTLE_S)
+
+
+def _time_fit(cls, params, X, y, repeats):
+    best, est = np.inf, None
+    for _ in range(repeats):
+        _settle()
+        est = cls(**params)
+        start = time.perf_counter()
+        _quiet(est.fit, X, y)
+        best = min(best, time.perf_counter() - start)
+    return best, est
+
+
+def run_workload(w, quick, phases=True):
+    """Measure one workload with both libraries; return its result row."""
+    X, y, X_test, y_test = w.data(quick)
+    params = w.estimator_params(quick)
+    classes = {lib: estimator_class(lib, w.estimator) for lib in LIBRARIES}
+    row = {"workload": w.name, "description": w.description, "task": w.task}
+
+    if w.task == "fit":
+        # A first timing decides the repeats: short fits are repeated so that
+        # the minimum filters out the machine's noise.
+        times = {lib: np.inf for lib in LIBRARIES}
+        models = {}
+        rounds = 1
+        r = 0
+        while r < rounds:
+            for lib in LIBRARIES:
+                t, est = _time_fit(classes[lib], params, X, y, 1)
+                times[lib] = min(times[lib], t)
+                models[lib] = est
+            if r == 0 and max(times.values()) < 2.0:
+                rounds = 3
+            r += 1
+        for lib in LIBRARIES:
+            row[lib + "_s"] = times[lib]
+            row[lib + "_score"] = _score(models[lib], w, X_test, y_test)
+        units = layer_units(w, X, y)
+        solver = params.get("solver", "adam")
+        if units is not None and solver in ("sgd", "adam"):
+            n_iter = models["fastmlp"].n_iter_
+            batch = min(200, X.shape[0]) if params.get("batch_size", "auto") == "auto" \
+                else params["batch_size"]
+            row["n_epochs"] = n_iter
+            if not sp.issparse(X):
+                _settle()
+                floor = blas_floor_epoch(units, X.shape[0], batch, X.dtype,
+                                         repeats=3 if quick else 5)
+                row["floor_epoch_s"] = floor
+                row["floor_gflops"] = floor_flops(units, X.shape[0]) / floor / 1e9
+                for lib in LIBRARIES:
+                    row[lib + "_epoch_s"] = row[lib + "_s"] / models[lib].n_iter_
+                    row[lib + "_over_floor"] = row[lib + "_epoch_s"] / floor
+            if phases:
+                _settle()
+                row["fastmlp_phases_s"] = epoch_phases(
+                    classes["fastmlp"](**params), X, y, repeats=3
+                )
+                if "floor_epoch_s" in row:
+                    row["fastmlp_kernel_over_floor"] = (
+                        row["fastmlp_phases_s"]["total"] / row["floor_epoch_s"])
+    else:
+        models = {lib: _quiet(classes[lib](**params).fit, X, y) for lib in LIBRARIES}
+        if w.task == "predict_one":
+            n_calls = 300 if quick else 2000
+            samples = {lib: [] for lib in LIBRARIES}
+            for block in range(10):
+                for lib in LIBRARIES:
+                    _settle()
+                    predict = models[lib].predict
+                    for i in range(n_calls // 10):
+                        x = X_test[i : i + 1]
+                        start = time.perf_counter()
+                        predict(x)
+                        samples[lib].append(time.perf_counter() - start)
+            for lib in LIBRARIES:
+                row[lib + "_s"] = float(np.median(samples[lib]))
+        else:
+            for lib in LIBRARIES:
+                models[lib].predict_proba(X_test[:10])
+            best = {lib: np.inf for lib in LIBRARIES}
+            for _ in range(3):
+                for lib in LIBRARIES:
+                    _settle()
+                    start = time.perf_counter()
+                    models[lib].predict_proba(X_test)
+                    best[lib] = min(best[lib], time.perf_counter() - start)
+            for lib in LIBRARIES:
+                row[lib + "_s"] = best[lib]
+        for lib in LIBRARIES:
+            row[lib + "_score"] = float(models[lib].score(X_test, y_test))
+    row["speedup"] = row["sklearn_s"] / row["fastmlp_s"]
+    return row
+
+
+def _fmt_time(row, lib):
+    s = row[lib + "_s"]
+    return "%.1f us" % (s * 1e6) if row["task"] == "predict_one" else "%.3f s" % s
+
+
+def format_table(rows):
+    """The results as a Markdown table (and a phase table for MLP training)."""
+    head = ("| workload | scikit-learn | fastmlp | speedup | sklearn score | fastmlp score "
+            "| fastmlp / floor | sklearn / floor |")
+    lines = [head, "|" + "---|" * 8]
+    for r in rows:
+        fl = lambda lib: ("%.2fx" % r[lib + "_over_floor"]) if lib + "_over_floor" in r else "-"
+        lines.append(
+            "| %s | %s | %s | %.2fx | %.4f | %.4f | %s | %s |"
+            % (r["workload"], _fmt_time(r, "sklearn"), _fmt_time(r, "fastmlp"), r["speedup"],
+               r["sklearn_score"], r["fastmlp_score"], fl("fastmlp"), fl("sklearn"))
+        )
+    with_phases = [r for r in rows if "fastmlp_phases_s" in r]
+    if with_phases:
+        lines += ["", "Where a fastmlp epoch goes (ms per epoch; floor = matrix products only):", "",
+                  "| workload | gather | forward | backward | update | epoch | BLAS floor "
+                  "| epoch / floor |",
+                  "|" + "---|" * 8]
+        for r in with_phases:
+            p = r["fastmlp_phases_s"]
+            floor = "%.1f" % (r["floor_epoch_s"] * 1e3) if "floor_epoch_s" in r else "-"
+            ratio = ("%.2fx" % r["fastmlp_kernel_over_floor"]
+                     if "fastmlp_kernel_over_floor" in r else "-")
+            lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |" % (
+                r["workload"], p["gather"] * 1e3, p["forward"] * 1e3, p["backward"] * 1e3,
+                p["update"] * 1e3, p["total"] * 1e3, floor, ratio))
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    """Bar chart of the speedups (needs matplotlib: ``pip install fastmlp[bench]``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit(
+            "--plot needs matplotlib: pip install 'fastmlp[bench]' (%s)" % exc
+        ) from None
+    names = [r["workload"] for r in rows]
+    speedups = [r["speedup"] for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    ax.barh(names[::-1], speedups[::-1], color="tab:blue")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xlabel("speedup over scikit-learn (higher is better)")
+    for i, s in enumerate(speedups[::-1]):
+        ax.text(s, i, " %.1fx" % s, va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def describe_machine():
+    """One line on the CPU, cores and BLAS the numbers were measured with."""
+    import os
+    import platform
+
+    from threadpoolctl import threadpool_info
+
+    import numba
+    import sklearn
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = sorted({"%s %s (%s, %s threads)" % (i.get("internal_api"), i.get("version"),
+                                              i.get("architecture"), i.get("num_threads"))
+                   for i in threadpool_info() if i["user_api"] == "blas"})
+    return "%s, %d cores; numpy %s, scikit-learn %s, numba %s; BLAS: %s" % (
+        cpu, os.cpu_count(), np.__version__, sklearn.__version__, numba.__version__,
+        "; ".join(blas))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m fastmlp bench",
+        description="Time fastmlp against scikit-learn on the shared workload table.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes and fewer epochs (whole run under a minute)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(BY_NAME),
+                        help="run only these workloads")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
+    parser.add_argument("--no-phases", action="store_true",
+                        help="skip the per-phase breakdown of MLP epochs")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for w in WORKLOADS:
+            print("%-18s %s" % (w.name, w.description))
+        return 0
+    workloads = [BY_NAME[n] for n in args.only] if args.only else WORKLOADS
+    _log("machine: " + describe_machine())
+    _log("compiling / loading fastmlp's kernels ...")
+    compile_s = warm_up(workloads, args.quick)
+    rows = []
+    for i, w in enumerate(workloads, 1):
+        _log("[%d/%d] %s: %s" % (i, len(workloads), w.name, w.description))
+        start = time.perf_counter()
+        row = run_workload(w, args.quick, phases=not args.no_phases)
+        rows.append(row)
+        _log("        sklearn %s, fastmlp %s, speedup %.2fx (%.1f s)" % (
+            _fmt_time(row, "sklearn"), _fmt_time(row, "fastmlp"), row["speedup"],
+            time.perf_counter() - start))
+    print(format_table(rows))
+    print()
+    print("Numba compile/cache-load time before timing: %.2f s" % compile_s)
+    print("Machine: " + describe_machine())
+    if args.json:
+        machine = describe_machine()
+        for row in rows:
+            row.update(compile_s=compile_s, quick=args.quick, machine=machine)
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
