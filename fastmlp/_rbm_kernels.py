@@ -1,0 +1,161 @@
+"""Compiled persistent contrastive divergence (PCD-1) for the Bernoulli RBM.
+
+The weights are kept as ``Wt``, shape ``(n_features, n_components)`` in C
+order, which is the memory of scikit-learn's Fortran-ordered
+``components_`` (its transpose); the estimator exposes ``components_`` as
+``Wt.T``. Hidden means are then the shared affine layer ``sigmoid(V @ Wt +
+c)`` and visible means ``sigmoid(H @ Wt.T + b)``.
+
+Uniforms come from the MT19937 stream of the estimator's ``RandomState``
+(:mod:`fastmlp._mt19937`) in scikit-learn's order: per minibatch, first one
+per visible unit of the negative chain, then one per hidden unit.
+"""
+
+import math
+
+import numpy as np
+
+from ._activations import IDENTITY, LOGISTIC, affine, csr_affine, csr_transpose_dot
+from ._config import cast_like, jit
+from ._mt19937 import fill_uniform
+
+
+@jit
+def bernoulli(P, U, out):
+    """``out = (U < P)`` as 0.0/1.0 (U and P flattened in C order)."""
+    n, k = P.shape
+    for i in range(n):
+        for j in range(k):
+            out[i, j] = 1.0 if U[i * k + j] < P[i, j] else 0.0
+
+
+@jit
+def _hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H):
+    if sparse:
+        csr_affine(data, indices, indptr, rows, Wt, c, H, LOGISTIC)
+    else:
+        affine(V, Wt, c, H, LOGISTIC)
+
+
+@jit
+def cd_step(
+    V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos,
+    Hpos, Pv, Vneg, Hneg, G, Gneg, U,
+):
+    """One PCD-1 update on the rows ``V`` (dense) or ``rows`` of a CSR matrix.
+
+    ``Hs`` (m x k) is the persistent chain, replaced by its next sample;
+    ``Wt``, ``b`` (visible) and ``c`` (hidden) are updated in place with step
+    ``lr`` (already divided by the number of rows). ``Hpos`` (n x k),
+    ``Pv`` and ``Vneg`` (m x d), ``Hneg`` (m x k), ``G`` and ``Gneg``
+    (d x k) and ``U`` (at least m * max(d, k)) are scratch.
+    """
+    n = Hpos.shape[0]
+    m, k = Hs.shape
+    d = Wt.shape[0]
+    _hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, Hpos)
+    affine(Hs, Wt.T, b, Pv, LOGISTIC)
+    fill_uniform(key, pos, U[: m * d])
+    bernoulli(Pv, U, Vneg)
+    affine(Vneg, Wt, c, Hneg, LOGISTIC)
+
+    if sparse:
+        csr_transpose_dot(data, indices, indptr, rows, Hpos, G)
+    else:
+        np.dot(V.T, Hpos, G)
+    np.dot(Vneg.T, Hneg, Gneg)
+    step = cast_like(lr, Wt)
+    for j in range(d):
+        for h in range(k):
+            Wt[j, h] += step * (G[j, h] - Gneg[j, h])
+
+    for h in range(k):
+        s = Hpos[0, h] - Hpos[0, h]
+        for i in range(n):
+            s += Hpos[i, h]
+        for i in range(m):
+            s -= Hneg[i, h]
+        c[h] += step * s
+    # b += lr * (sum of V rows - sum of Vneg rows), column by column.
+    col = Pv[0]  # reuse one row of scratch as the column sums
+    for j in range(d):
+        col[j] = 0.0
+    if sparse:
+        for i in range(n):
+            r = rows[i]
+            for p in range(indptr[r], indptr[r + 1]):
+                col[indices[p]] += data[p]
+    else:
+        for i in range(n):
+            for j in range(d):
+                col[j] += V[i, j]
+    for i in range(m):
+        for j in range(d):
+            col[j] -= Vneg[i, j]
+    for j in range(d):
+        b[j] += step * col[j]
+
+    fill_uniform(key, pos, U[: m * k])
+    for i in range(m):
+        for h in range(k):
+            p = Hneg[i, h]
+            # scikit-learn sets h to 1 where u < h, then floors: h == 1.0
+            # (a saturated sigmoid) also stays 1.
+            Hs[i, h] = 1.0 if (U[i * k + h] < p or p >= 1.0) else 0.0
+
+
+@jit
+def cd_epoch(
+    X, data, indices, indptr, sparse, n_samples, batch_size, learning_rate,
+    Wt, b, c, Hs, key, pos, Hpos, Pv, Vneg, Hneg, G, Gneg, U, rows,
+):
+    """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        n = stop - start
+        for i in range(n):
+            rows[i] = start + i
+        V = X[start:stop] if not sparse else X
+        cd_step(V, data, indices, indptr, rows[:n], sparse, Wt, b, c, Hs,
+                learning_rate / n, key, pos, Hpos[:n], Pv, Vneg, Hneg, G, Gneg, U)
+
+
+@jit
+def _softplus(x):
+    # log(1 + exp(x)) without overflow, as np.logaddexp(0, x) computes it.
+    if x > 0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
+@jit
+def pseudo_likelihood(Z, vb, Wt, b, flip, out):
+    """Pseudo-likelihood of each row, given its hidden pre-activations.
+
+    ``Z[i] = v_i @ Wt + c`` and ``vb[i] = v_i @ b`` describe row ``i``;
+    ``flip[i]`` is the feature flipped for its neighbour ``v_i'`` and
+    ``delta = 1 - 2 v_i[flip[i]]`` what the flip adds (passed in
+    ``out[i]`` on entry). The result is ``-d * softplus(F(v') - F(v))``
+    with ``F`` the free energy, as in scikit-learn.
+    """
+    n, k = Z.shape
+    d = Wt.shape[0]
+    for i in range(n):
+        j = flip[i]
+        delta = out[i]
+        fe = -vb[i]
+        fe_flip = -(vb[i] + delta * b[j])
+        for h in range(k):
+            z = Z[i, h]
+            fe -= _softplus(z)
+            fe_flip -= _softplus(z + delta * Wt[j, h])
+        out[i] = -d * _softplus(-(fe_flip - fe))
+
+
+@jit
+def hidden_preactivations(V, data, indices, indptr, rows, sparse, Wt, c, Z):
+    """``Z = V @ Wt + c`` (no activation) for dense ``V`` or CSR rows."""
+    if sparse:
+        csr_affine(data, indices, indptr, rows, Wt, c, Z, IDENTITY)
+    else:
+        affine(V, Wt, c, Z, IDENTITY)
