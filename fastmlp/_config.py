@@ -26,7 +26,13 @@ def jit(*args, **kwargs):
 
 
 def pjit(*args, **kwargs):
-    """:func:`jit` with ``parallel=True``, for kernels whose loops use ``prange``."""
+    """:func:`jit` with ``parallel=True``, for kernels whose loops use ``prange``.
+
+    Only kernels that call no BLAS use it (the RBM's): a parallel region and
+    a multithreaded BLAS call back to back would fight for the same two cores.
+    """
+    if args and callable(args[0]) and len(args) == 1:
+        return jit(args[0], parallel=True, **kwargs)
     return jit(*args, parallel=True, **kwargs)
 
 

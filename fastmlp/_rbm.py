@@ -10,6 +10,7 @@ gives the same model.
 import time
 from numbers import Integral, Real
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import (
@@ -224,13 +225,14 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _epoch_buffers(self, n_features, batch_rows, dtype):
         k = self.n_components
         m = self.h_samples_.shape[0]
+        blas = min(batch_rows, m) >= R.BLAS_MIN_ROWS
         return dict(
+            G=np.empty((n_features if blas else 0, k), dtype=dtype),
+            Gneg=np.empty((n_features if blas else 0, k), dtype=dtype),
             Hpos=np.empty((batch_rows, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
             Vneg=np.empty((m, n_features), dtype=dtype),
             Hneg=np.empty((m, k), dtype=dtype),
-            G=np.empty((n_features, k), dtype=dtype),
-            Gneg=np.empty((n_features, k), dtype=dtype),
             U=np.empty(m * max(n_features, k), dtype=np.float64),
             rows=np.empty(batch_rows, dtype=np.intp),
         )
@@ -249,7 +251,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 R.cd_epoch(
                     rows.X, rows.data, rows.indices, rows.indptr, rows.sparse, rows.n,
                     batch_size, float(self.learning_rate), Wt, b, c, Hs,
-                    stream.key, stream.pos, **bufs,
+                    stream.key, stream.pos, n_blocks=numba.get_num_threads(), **bufs,
                 )
                 self._set_weights(Wt)
                 self.intercept_visible_, self.intercept_hidden_, self.h_samples_ = b, c, Hs

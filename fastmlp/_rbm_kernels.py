@@ -14,10 +14,24 @@ per visible unit of the negative chain, then one per hidden unit.
 import math
 
 import numpy as np
+from numba import prange
 
-from ._activations import IDENTITY, LOGISTIC, affine, csr_affine, csr_transpose_dot
-from ._config import cast_like, jit
+from ._activations import (
+    IDENTITY,
+    LOGISTIC,
+    _logistic,
+    affine,
+    csr_affine,
+    csr_transpose_dot,
+)
+from ._config import cast_like, jit, pjit
 from ._mt19937 import fill_uniform
+
+
+# Minibatches of at least this many rows use BLAS for the products; smaller
+# ones use the zero-skipping threaded loops. Measured on 784 x 256: the loops
+# are 2.2x faster than BLAS at 10 rows, BLAS 2x faster at 100.
+BLAS_MIN_ROWS = 48
 
 
 @jit
@@ -29,46 +43,142 @@ def bernoulli(P, U, out):
             out[i, j] = 1.0 if U[i * k + j] < P[i, j] else 0.0
 
 
-@jit
-def _hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H):
-    if sparse:
-        csr_affine(data, indices, indptr, rows, Wt, c, H, LOGISTIC)
-    else:
-        affine(V, Wt, c, H, LOGISTIC)
+@pjit
+def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
+    """``H = sigmoid(V @ Wt + c)``, skipping the zero entries of ``V``.
+
+    RBM inputs and samples are mostly zeros and ones, and a minibatch has
+    few rows: accumulating the rows of ``Wt`` selected by the non-zero
+    inputs does a fraction of a dense product's work, reads ``Wt`` once,
+    and splits the hidden units between the threads. ``V`` is dense, or
+    the CSR rows ``rows``.
+    """
+    n, k = H.shape
+    d = Wt.shape[0]
+    nb = max(1, min(n_blocks, k))
+    for t in prange(nb):
+        h0 = t * k // nb
+        h1 = (t + 1) * k // nb
+        for i in range(n):
+            for h in range(h0, h1):
+                H[i, h] = c[h]
+        if sparse:
+            for i in range(n):
+                r = rows[i]
+                for p in range(indptr[r], indptr[r + 1]):
+                    v = data[p]
+                    j = indices[p]
+                    for h in range(h0, h1):
+                        H[i, h] += v * Wt[j, h]
+        else:
+            for j in range(d):
+                for i in range(n):
+                    v = V[i, j]
+                    if v != 0:
+                        for h in range(h0, h1):
+                            H[i, h] += v * Wt[j, h]
+        for i in range(n):
+            for h in range(h0, h1):
+                H[i, h] = _logistic(H[i, h])
+
+
+@pjit(fastmath={"reassoc", "contract"})
+def visible_means(Hs, Wt, b, P, n_blocks):
+    """``P = sigmoid(Hs @ Wt.T + b)``, rows of ``Wt`` split between the threads.
+
+    Each entry is a dot product along a contiguous row of ``Wt``;
+    reassociation (no other fast-math flag: NaN and inf still propagate)
+    lets it vectorise.
+    """
+    m, k = Hs.shape
+    d = Wt.shape[0]
+    nb = max(1, min(n_blocks, d))
+    for t in prange(nb):
+        for j in range(t * d // nb, (t + 1) * d // nb):
+            for i in range(m):
+                s = b[j] - b[j]
+                for h in range(k):
+                    s += Hs[i, h] * Wt[j, h]
+                P[i, j] = _logistic(b[j] + s)
+
+
+@pjit
+def cd_weights(V, data, indices, indptr, rows, sparse, Hpos, Vneg, Hneg, Wt, step, n_blocks):
+    """``Wt += step * (V.T @ Hpos - Vneg.T @ Hneg)``, skipping zero inputs.
+
+    Rows of ``Wt`` are split between the threads; each is read and written
+    once per minibatch.
+    """
+    d, k = Wt.shape
+    n = Hpos.shape[0]
+    m = Hneg.shape[0]
+    nb = max(1, min(n_blocks, d))
+    for t in prange(nb):
+        j0 = t * d // nb
+        j1 = (t + 1) * d // nb
+        if sparse:
+            for i in range(n):
+                r = rows[i]
+                for p in range(indptr[r], indptr[r + 1]):
+                    j = indices[p]
+                    if j0 <= j < j1:
+                        v = step * data[p]
+                        for h in range(k):
+                            Wt[j, h] += v * Hpos[i, h]
+        else:
+            for j in range(j0, j1):
+                for i in range(n):
+                    v = V[i, j]
+                    if v != 0:
+                        v = step * v
+                        for h in range(k):
+                            Wt[j, h] += v * Hpos[i, h]
+        for j in range(j0, j1):
+            for i in range(m):
+                v = Vneg[i, j]
+                if v != 0:
+                    v = step * v
+                    for h in range(k):
+                        Wt[j, h] -= v * Hneg[i, h]
 
 
 @jit
 def cd_step(
     V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos,
-    Hpos, Pv, Vneg, Hneg, G, Gneg, U,
+    Hpos, Pv, Vneg, Hneg, U, n_blocks, G, Gneg,
 ):
     """One PCD-1 update on the rows ``V`` (dense) or ``rows`` of a CSR matrix.
 
     ``Hs`` (m x k) is the persistent chain, replaced by its next sample;
     ``Wt``, ``b`` (visible) and ``c`` (hidden) are updated in place with step
     ``lr`` (already divided by the number of rows). ``Hpos`` (n x k),
-    ``Pv`` and ``Vneg`` (m x d), ``Hneg`` (m x k), ``G`` and ``Gneg``
-    (d x k) and ``U`` (at least m * max(d, k)) are scratch.
+    ``Pv`` and ``Vneg`` (m x d), ``Hneg`` (m x k) and ``U`` (at least
+    m * max(d, k)) are scratch. The products go through BLAS when ``G`` and
+    ``Gneg`` (d x k scratch) are given, else through the threaded loops
+    above, which win for small minibatches (see :data:`BLAS_MIN_ROWS`).
     """
     n = Hpos.shape[0]
     m, k = Hs.shape
     d = Wt.shape[0]
-    _hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, Hpos)
-    affine(Hs, Wt.T, b, Pv, LOGISTIC)
+    blas = G.shape[0] > 0
+    if blas:
+        if sparse:
+            csr_affine(data, indices, indptr, rows, Wt, c, Hpos, LOGISTIC)
+        else:
+            affine(V, Wt, c, Hpos, LOGISTIC)
+        affine(Hs, Wt.T, b, Pv, LOGISTIC)
+    else:
+        hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, Hpos, n_blocks)
+        visible_means(Hs, Wt, b, Pv, n_blocks)
     fill_uniform(key, pos, U[: m * d])
     bernoulli(Pv, U, Vneg)
-    affine(Vneg, Wt, c, Hneg, LOGISTIC)
-
-    if sparse:
-        csr_transpose_dot(data, indices, indptr, rows, Hpos, G)
+    if blas:
+        affine(Vneg, Wt, c, Hneg, LOGISTIC)
     else:
-        np.dot(V.T, Hpos, G)
-    np.dot(Vneg.T, Hneg, Gneg)
-    step = cast_like(lr, Wt)
-    for j in range(d):
-        for h in range(k):
-            Wt[j, h] += step * (G[j, h] - Gneg[j, h])
+        hidden_means(Vneg, data, indices, indptr, rows, False, Wt, c, Hneg, n_blocks)
 
+    step = cast_like(lr, Wt)
+    # Bias steps first: they read the pre-update samples only.
     for h in range(k):
         s = Hpos[0, h] - Hpos[0, h]
         for i in range(n):
@@ -76,8 +186,7 @@ def cd_step(
         for i in range(m):
             s -= Hneg[i, h]
         c[h] += step * s
-    # b += lr * (sum of V rows - sum of Vneg rows), column by column.
-    col = Pv[0]  # reuse one row of scratch as the column sums
+    col = Pv[0]  # one row of scratch holds the column sums
     for j in range(d):
         col[j] = 0.0
     if sparse:
@@ -94,6 +203,18 @@ def cd_step(
             col[j] -= Vneg[i, j]
     for j in range(d):
         b[j] += step * col[j]
+    if blas:
+        if sparse:
+            csr_transpose_dot(data, indices, indptr, rows, Hpos, G)
+        else:
+            np.dot(V.T, Hpos, G)
+        np.dot(Vneg.T, Hneg, Gneg)
+        for j in range(d):
+            for h in range(k):
+                Wt[j, h] += step * (G[j, h] - Gneg[j, h])
+    else:
+        cd_weights(V, data, indices, indptr, rows, sparse, Hpos, Vneg, Hneg, Wt, step,
+                   n_blocks)
 
     fill_uniform(key, pos, U[: m * k])
     for i in range(m):
@@ -107,7 +228,7 @@ def cd_step(
 @jit
 def cd_epoch(
     X, data, indices, indptr, sparse, n_samples, batch_size, learning_rate,
-    Wt, b, c, Hs, key, pos, Hpos, Pv, Vneg, Hneg, G, Gneg, U, rows,
+    Wt, b, c, Hs, key, pos, Hpos, Pv, Vneg, Hneg, U, rows, n_blocks, G, Gneg,
 ):
     """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
     for start in range(0, n_samples, batch_size):
@@ -117,7 +238,7 @@ def cd_epoch(
             rows[i] = start + i
         V = X[start:stop] if not sparse else X
         cd_step(V, data, indices, indptr, rows[:n], sparse, Wt, b, c, Hs,
-                learning_rate / n, key, pos, Hpos[:n], Pv, Vneg, Hneg, G, Gneg, U)
+                learning_rate / n, key, pos, Hpos[:n], Pv, Vneg, Hneg, U, n_blocks, G, Gneg)
 
 
 @jit
