@@ -176,7 +176,12 @@ WORKLOADS = [
         description="BernoulliRBM 784 -> 256, batch_size=100, 20,000 rows, 1 epoch",
     ),
     Workload(
-        "predict_one", "MLPClassifier",
+        "predict_one", "MLPClassifier", dict(max_iter=50, random_state=0), digits,
+        task="predict_one",
+        description="single-row predict latency (median), default MLPClassifier on digits",
+    ),
+    Workload(
+        "predict_one_784", "MLPClassifier",
         dict(hidden_layer_sizes=(100,), max_iter=1, random_state=0), mnist_like(np.float64),
         task="predict_one",
         description="single-row predict latency (median), 784 -> 100 -> 10",

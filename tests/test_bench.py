@@ -1,0 +1,84 @@
+"""The benchmark harness: its table, its BLAS floor, and one real CLI run."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastmlp._profile import blas_floor_epoch, floor_flops
+from fastmlp._workloads import BY_NAME, WORKLOADS, estimator_class, layer_units
+from fastmlp.bench import format_table
+
+
+def test_workload_table_is_well_formed():
+    assert len(BY_NAME) == len(WORKLOADS)
+    required = {"digits_adam", "digits_lbfgs", "mnist_f64", "mnist_f32", "deep_f32",
+                "sparse_csr", "regressor", "rbm_batch10", "rbm_batch100", "predict_one",
+                "predict_proba_54k"}
+    assert required <= set(BY_NAME)
+    for w in WORKLOADS:
+        assert w.task in ("fit", "predict_one", "predict_proba")
+        for lib in ("sklearn", "fastmlp"):
+            cls = estimator_class(lib, w.estimator)
+            cls(**w.estimator_params(True))  # valid parameters for both
+            cls(**w.estimator_params(False))
+
+
+def test_quick_data_shapes():
+    X, y, X_test, y_test = BY_NAME["mnist_f32"].data(True)
+    assert X.dtype == np.float32 and X.shape[1] == 784 and len(np.unique(y)) == 10
+    assert X_test.shape[1] == 784 and len(X_test) == len(y_test)
+    Xs = BY_NAME["sparse_csr"].data(True)[0]
+    assert Xs.format == "csr"
+    assert layer_units(BY_NAME["deep_f32"], *BY_NAME["deep_f32"].data(True)[:2]) == [
+        256, 512, 512, 512, 3]
+
+
+def test_blas_floor():
+    units = [30, 20, 4]
+    floor = blas_floor_epoch(units, n_samples=450, batch_size=200, repeats=2)
+    assert 0 < floor < 1.0
+    # forward + weight gradient for each layer, error signal for all but the first
+    assert floor_flops(units, 10) == 10 * (2 * 30 * 20 * 2 + 2 * 20 * 4 * 3)
+
+
+def test_cli_quick_run_writes_json_rows(tmp_path):
+    out = tmp_path / "rows.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmlp", "bench", "--quick", "--only", "digits_lbfgs",
+         "predict_one", "--json", str(out), "--no-phases"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "digits_lbfgs" in proc.stdout and "compile" in proc.stdout
+    assert "[1/2]" in proc.stderr  # progress
+    rows = json.loads(out.read_text())
+    assert [r["workload"] for r in rows] == ["digits_lbfgs", "predict_one"]
+    for r in rows:
+        for key in ("workload", "sklearn_s", "fastmlp_s", "speedup", "sklearn_score",
+                    "fastmlp_score"):
+            assert key in r
+        assert r["sklearn_s"] > 0 and r["fastmlp_s"] > 0
+        assert r["speedup"] == pytest.approx(r["sklearn_s"] / r["fastmlp_s"])
+        assert r["fastmlp_score"] == pytest.approx(r["sklearn_score"], abs=0.02)
+
+
+def test_format_table_with_floor_and_phases():
+    row = {"workload": "w", "task": "fit", "sklearn_s": 2.0, "fastmlp_s": 1.0, "speedup": 2.0,
+           "sklearn_score": 0.9, "fastmlp_score": 0.9, "sklearn_over_floor": 3.0,
+           "fastmlp_over_floor": 1.5, "floor_epoch_s": 0.1, "fastmlp_kernel_over_floor": 1.2,
+           "fastmlp_phases_s": {"gather": 0.01, "forward": 0.04, "backward": 0.05,
+                                "update": 0.02, "total": 0.12}}
+    text = format_table([row])
+    assert "| w | 2.000 s | 1.000 s | 2.00x |" in text
+    assert "1.50x" in text and "3.00x" in text and "1.20x" in text
+
+
+def test_cli_usage_and_list():
+    proc = subprocess.run([sys.executable, "-m", "fastmlp"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "fastmlp", "bench", "--list"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "rbm_batch10" in proc.stdout
