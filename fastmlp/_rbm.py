@@ -228,11 +228,9 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         blas = min(batch_rows, m) >= R.BLAS_MIN_ROWS
         return dict(
             G=np.empty((n_features if blas else 0, k), dtype=dtype),
-            Gneg=np.empty((n_features if blas else 0, k), dtype=dtype),
-            Hpos=np.empty((batch_rows, k), dtype=dtype),
+            VV=np.empty((batch_rows + m, n_features), dtype=dtype),
+            HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
-            Vneg=np.empty((m, n_features), dtype=dtype),
-            Hneg=np.empty((m, k), dtype=dtype),
             U=np.empty(m * max(n_features, k), dtype=np.float64),
             rows=np.empty(batch_rows, dtype=np.intp),
         )

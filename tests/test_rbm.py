@@ -157,8 +157,8 @@ def test_cd_step_against_numpy(n_rows, sparse):
     G = np.empty((d if blas else 0, k))
     with MTStream(np.random.RandomState(9)) as s:
         R.cd_step(V, X.data, X.indices, X.indptr, np.arange(n_rows), sparse, Wt, b, c, Hs,
-                  lr, s.key, s.pos, np.empty((n_rows, k)), np.empty((m, d)),
-                  np.empty((m, d)), np.empty((m, k)), np.empty(m * d), 2, G, G.copy())
+                  lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
+                  np.empty((m, d)), np.empty(m * d), 2, G)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)
