@@ -21,9 +21,14 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._profile import blas_floor_epoch, epoch_phases, floor_flops
+from ._startup import first_fit_overheads, format_startup, import_times
 from ._workloads import BY_NAME, WORKLOADS, estimator_class, layer_units
 
 LIBRARIES = ("sklearn", "fastmlp")
+# Not a workload: import and first-fit times in new processes (fastmlp._startup).
+# Part of the full run; --quick leaves it out (the cold compiles alone take
+# about a minute), --only startup runs it alone.
+STARTUP = "startup"
 ROUNDS = 3
 
 
@@ -264,8 +269,10 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes and fewer epochs (whole run under a minute)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(BY_NAME),
-                        help="run only these workloads")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        choices=sorted(BY_NAME) + [STARTUP],
+                        help="run only these workloads ('%s': the start-up measurements)"
+                        % STARTUP)
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
     parser.add_argument("--no-phases", action="store_true",
@@ -277,10 +284,11 @@ def main(argv=None):
         for w in WORKLOADS:
             print("%-18s %s" % (w.name, w.description))
         return 0
-    workloads = [BY_NAME[n] for n in args.only] if args.only else WORKLOADS
+    names = args.only or [w.name for w in WORKLOADS] + ([] if args.quick else [STARTUP])
+    workloads = [BY_NAME[n] for n in names if n != STARTUP]
     _log("machine: " + describe_machine())
     _log("compiling / loading fastmlp's kernels ...")
-    compile_s = warm_up(workloads, args.quick)
+    compile_s = warm_up(workloads, args.quick) if workloads else 0.0
     rows = []
     for i, w in enumerate(workloads, 1):
         _log("[%d/%d] %s: %s" % (i, len(workloads), w.name, w.description))
@@ -290,9 +298,14 @@ def main(argv=None):
         _log("        sklearn %s, fastmlp %s, speedup %.2fx (%.1f s)" % (
             _fmt_time(row, "sklearn"), _fmt_time(row, "fastmlp"), row["speedup"],
             time.perf_counter() - start))
-    print(format_table(rows))
-    print()
-    print("Numba compile/cache-load time before timing: %.2f s" % compile_s)
+    if rows:
+        print(format_table(rows))
+        print()
+        print("Numba compile/cache-load time before timing: %.2f s" % compile_s)
+    if STARTUP in names:
+        _log("start-up: imports and first fits in new processes (cold cache compiles) ...")
+        print()
+        print(format_startup(import_times(), first_fit_overheads()))
     print("Machine: " + describe_machine())
     if args.json:
         machine = describe_machine()
