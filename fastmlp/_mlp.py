@@ -596,16 +596,16 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Prediction
     # ------------------------------------------------------------------
-    def _validate_predict_input(self, X):
-        """``validate_data(reset=False)``, skipped for an input it would pass as is.
+    def _skips_validation(self, X):
+        """True for an ``X`` that ``validate_data(reset=False)`` returns unchanged if finite.
 
-        Single-row prediction is dominated by validation; a C-ordered float
-        ndarray with the fitted width, finite values and no feature names to
-        compare is exactly what validate_data would return unchanged, so it
-        is accepted after those cheap checks. Anything else takes the full
-        path, which also raises scikit-learn's errors.
+        Single-row prediction is dominated by validation: a C-ordered float
+        ndarray with the fitted width and no feature names to compare needs
+        only its finiteness checked, and the prediction kernel checks that
+        on the first layer's products (see :func:`fastmlp._mlp_kernels.predict`).
+        Anything else takes validate_data, which also raises scikit-learn's errors.
         """
-        if (
+        return (
             type(X) is np.ndarray
             and X.ndim == 2
             and X.dtype in (np.float64, np.float32)
@@ -613,27 +613,27 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
-            and K.all_finite(X)
-        ):
-            return X
-        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        )
 
     def _forward_pass_fast(self, X, check_input=True):
         """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array."""
-        if check_input:
-            X = self._validate_predict_input(X)
+        check_finite = check_input and self._skips_validation(X)
+        if check_input and not check_finite:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         theta = self._params()
         dtype = theta.dtype
         inp = _Input(X, dtype)
         width = int(self._units[1:].sum())
         acts = np.empty(min(inp.n, _PREDICT_BLOCK_ROWS) * width, dtype=dtype)
         result = np.empty((inp.n, self.n_outputs_), dtype=dtype)
-        K.predict(
-            inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, theta,
-            self._coef_ptr, self._icpt_ptr, self._units, acts,
-            ACTIVATION_CODES[self.activation], ACTIVATION_CODES[self.out_activation_],
-            result,
-        )
+        args = (inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, theta, self._coef_ptr,
+                self._icpt_ptr, self._units, acts, ACTIVATION_CODES[self.activation],
+                ACTIVATION_CODES[self.out_activation_], result)
+        if not K.predict(*args, check_finite):
+            # X holds a NaN or infinity (validate_data raises scikit-learn's
+            # error for it), or a finite X overflowed in the products.
+            validate_data(self, X, reset=False)
+            K.predict(*args, False)
         return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):

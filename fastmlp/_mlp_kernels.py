@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ._activations import affine, csr_affine, csr_transpose_dot, derivative
+from ._activations import affine, bias_activate, csr_affine, csr_transpose_dot, derivative
 from ._config import cast_like, jit
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step
@@ -43,6 +43,19 @@ def _block(buf, units, n, layer):
 
 
 @jit
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out):
+    """Layers 1 .. L - 1 of the forward pass, from layer 0's output in ``acts``."""
+    n_layers = units.shape[0] - 1
+    for layer in range(1, n_layers):
+        kind = out if layer == n_layers - 1 else hidden
+        W = _weights(theta, coef_ptr, units, layer)
+        b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
+        A = _block(acts, units, n, layer - 1)
+        Z = _block(acts, units, n, layer)
+        affine(A, W, b, Z, kind)
+
+
+@jit
 def forward(
     Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
 ):
@@ -51,8 +64,7 @@ def forward(
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
     """
-    n_layers = units.shape[0] - 1
-    kind = out if n_layers == 1 else hidden
+    kind = out if units.shape[0] == 2 else hidden
     W = _weights(theta, coef_ptr, units, 0)
     b = theta[icpt_ptr[0] : icpt_ptr[1]]
     Z = _block(acts, units, n, 0)
@@ -60,13 +72,7 @@ def forward(
         csr_affine(data, indices, indptr, rows[:n], W, b, Z, kind)
     else:
         affine(Xb[:n], W, b, Z, kind)
-    for layer in range(1, n_layers):
-        kind = out if layer == n_layers - 1 else hidden
-        W = _weights(theta, coef_ptr, units, layer)
-        b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
-        A = _block(acts, units, n, layer - 1)
-        Z = _block(acts, units, n, layer)
-        affine(A, W, b, Z, kind)
+    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
 
 
 @jit
@@ -252,13 +258,22 @@ def all_finite(X):
 @jit
 def predict(
     X, data, indices, indptr, sparse, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
-    result,
+    result, check_finite,
 ):
     """Network output of every input row, into ``result`` (n_samples, n_outputs).
 
     Rows go through the network in blocks of ``len(acts) // sum(units[1:])``
     so the hidden activations of a block stay in cache between layers and
     the scratch memory does not grow with the number of rows.
+
+    With ``check_finite`` (dense ``X`` only), returns False, leaving
+    ``result`` incomplete, as soon as a block's first-layer pre-activations
+    ``X @ W`` hold a NaN or an infinity, and True otherwise. Under IEEE
+    arithmetic a NaN or infinite input always reaches them (``inf * w`` is
+    ``±inf``, or NaN for ``w == 0``; sums of such never become finite), so
+    this checks ``X`` at ``units[1] / units[0]`` of the cost of reading it
+    again; a False can also mean a finite ``X`` overflowed, which the caller
+    sorts out.
     """
     n_total = indptr.shape[0] - 1 if sparse else X.shape[0]
     width = 0
@@ -270,8 +285,18 @@ def predict(
     for start in range(0, n_total, block):
         stop = min(start + block, n_total)
         n = stop - start
-        for i in range(rows.shape[0]):
-            rows[i] = start + i
-        forward(X[start:stop] if not sparse else X, data, indices, indptr, rows, sparse, n,
-                theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
+        if check_finite and not sparse:
+            Z = _block(acts, units, n, 0)
+            np.dot(X[start:stop], _weights(theta, coef_ptr, units, 0), Z)
+            if not all_finite(Z):
+                return False
+            bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
+                          out if units.shape[0] == 2 else hidden)
+            _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
+        else:
+            for i in range(rows.shape[0]):
+                rows[i] = start + i
+            forward(X[start:stop] if not sparse else X, data, indices, indptr, rows, sparse,
+                    n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
         result[start:stop] = _block(acts, units, n, last)
+    return True

@@ -147,6 +147,39 @@ def test_predict_input_checks(data, name):
     np.testing.assert_array_equal(est.predict(X[:3].astype(np.float32)), est.predict(X[:3]))
 
 
+@pytest.mark.parametrize("activation", ["logistic", "relu"])
+def test_predict_finds_every_nan_and_inf(data, activation):
+    """The fast path checks finiteness on the first layer's products, not on X.
+
+    That must still catch a NaN or an infinity anywhere: in a later block
+    of rows, in a feature whose weights are all zero (inf * 0 is NaN), and
+    -inf under a saturating activation (logistic(-inf) is a finite 0).
+    """
+    X, y = data
+    est = quiet_fit(fastmlp.MLPClassifier(hidden_layer_sizes=(8,), activation=activation,
+                                          max_iter=3, random_state=0), X, y)
+    ref = quiet_fit(skn.MLPClassifier(hidden_layer_sizes=(8,), activation=activation,
+                                      max_iter=3, random_state=0), X, y)
+    for m in (est, ref):
+        m.coefs_[0][5] = 0.0
+    big = np.tile(X, (8, 1))  # 3200 rows: two prediction blocks
+    for row, col in [(0, 0), (3100, 63), (2500, 5)]:
+        for value in (np.nan, np.inf, -np.inf):
+            bad = big.copy()
+            bad[row, col] = value
+            for method in ("predict", "predict_proba"):
+                with pytest.raises(ValueError) as theirs:
+                    getattr(ref, method)(bad)
+                with pytest.raises(ValueError) as ours:
+                    getattr(est, method)(bad)
+                assert str(ours.value) == str(theirs.value)
+    # A finite X whose products overflow is valid input: same output as scikit-learn.
+    huge = X[:4].copy()
+    huge[0, 10] = 1e308
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(est.predict(huge), ref.predict(huge))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_not_fitted(name):
     est = getattr(fastmlp, name)()
