@@ -10,6 +10,8 @@ per call except :func:`softmax_rows`, which uses no temporaries either.
 
 import math
 
+import numba
+import numba.extending
 import numpy as np
 
 from ._config import jit
@@ -31,11 +33,57 @@ ACTIVATION_CODES = {
 }
 
 
-@jit
+@numba.extending.intrinsic
+def _int64_bits_as_float64(typingctx, i):
+    """The float64 whose IEEE bit pattern is the int64 ``i`` (a bit cast, no conversion)."""
+    sig = numba.types.float64(numba.types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))
+
+    return sig, codegen
+
+
+# 1/k! for k = 13 .. 2, the Taylor coefficients of exp on |r| <= ln(2)/2,
+# where the first omitted term is below 2e-16 of the result.
+_EXP_COEFS = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
+_LN2_HI = 0.6931471803691238  # ln 2 in two parts: k * _LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.9082149292705877e-10
+_EXP_MAX = 709.782712893384  # above: exp overflows to inf
+_EXP_MIN = -745.1332191019412  # below: exp underflows to 0
+
+
+@jit(inline="always")
+def exp(x):
+    """``exp(x)`` in float64 within 1 ulp of libm's, in a form the compiler vectorises.
+
+    ``math.exp`` is a call into libm per element, which keeps every loop
+    around it scalar; the logistic and softmax layers spent as long in it as
+    in their matrix products. This is ``2^k * exp(r)`` with ``r = x - k ln 2``,
+    a polynomial for ``exp(r)`` and the power of two built from its bits (in
+    two factors, so that subnormal results come out right); inf, 0 and NaN
+    are selected at the ends, branch-free.
+    """
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = _EXP_COEFS[0]
+    for c in _EXP_COEFS[1:]:
+        p = p * r + c
+    p = (p * r + 1.0) * r + 1.0
+    k1 = min(max(k, -1000.0), 1000.0)
+    k2 = min(max(k - k1, -100.0), 100.0)
+    res = p * _int64_bits_as_float64((np.int64(k1) + 1023) << 52)
+    res = res * _int64_bits_as_float64((np.int64(k2) + 1023) << 52)
+    res = math.inf if x > _EXP_MAX else res
+    res = 0.0 if x < _EXP_MIN else res
+    return res if x == x else x
+
+
+@jit(inline="always")
 def _logistic(x):
     # The same formula as scipy.special.expit; for very negative x, exp(-x)
     # overflows to inf and the result is an exact 0, as in SciPy.
-    return 1.0 / (1.0 + math.exp(-x))
+    return 1.0 / (1.0 + exp(-x))
 
 
 @jit
@@ -47,62 +95,78 @@ def softmax_rows(Z):
         for j in range(1, k):
             if Z[i, j] > m:
                 m = Z[i, j]
+        for j in range(k):
+            Z[i, j] = exp(Z[i, j] - m)
         s = Z.dtype.type(0.0)
         for j in range(k):
-            e = math.exp(Z[i, j] - m)
-            Z[i, j] = e
-            s += e
+            s += Z[i, j]
         for j in range(k):
             Z[i, j] /= s
 
 
-@jit
-def bias_activate(Z, b, kind):
-    """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass."""
+@jit(inline="always")
+def _apply(z, kind):
+    # Callers hoist the branch on ``kind`` out of their loops (see
+    # bias_activate); inlined there, each loop keeps a single case.
+    if kind == RELU:
+        return 0.0 if z < 0 else z
+    if kind == LOGISTIC:
+        return _logistic(z)
+    if kind == TANH:
+        return math.tanh(z)
+    if kind == EXP:
+        return exp(z)
+    return z
+
+
+@jit(inline="always")
+def _bias_activate_loop(Z, b, kind, add_bias):
     n, k = Z.shape
-    if kind == SOFTMAX:
-        for i in range(n):
-            for j in range(k):
-                Z[i, j] += b[j]
-        softmax_rows(Z)
-        return
     for i in range(n):
         for j in range(k):
-            z = Z[i, j] + b[j]
-            if kind == RELU:
-                if z < 0:
-                    z = 0.0
-            elif kind == LOGISTIC:
-                z = _logistic(z)
-            elif kind == TANH:
-                z = math.tanh(z)
-            elif kind == EXP:
-                z = math.exp(z)
-            Z[i, j] = z
+            z = Z[i, j] + b[j] if add_bias else Z[i, j]
+            Z[i, j] = _apply(z, kind)
+
+
+@jit
+def bias_activate(Z, b, kind):
+    """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass.
+
+    The element loop is written out once per activation, with ``kind`` a
+    constant in each copy, so that every copy is a plain loop the compiler
+    vectorises (a loop that branches on ``kind`` per element stays scalar).
+    """
+    if kind == SOFTMAX:
+        _bias_activate_loop(Z, b, IDENTITY, True)
+        softmax_rows(Z)
+    elif kind == RELU:
+        _bias_activate_loop(Z, b, RELU, True)
+    elif kind == LOGISTIC:
+        _bias_activate_loop(Z, b, LOGISTIC, True)
+    elif kind == TANH:
+        _bias_activate_loop(Z, b, TANH, True)
+    elif kind == EXP:
+        _bias_activate_loop(Z, b, EXP, True)
+    else:
+        _bias_activate_loop(Z, b, IDENTITY, True)
 
 
 @jit
 def activate(Z, kind):
     """Apply activation ``kind`` to ``Z`` in place (no bias)."""
-    n, k = Z.shape
-    if kind == IDENTITY:
+    if Z.shape[0] == 0:
         return
+    b = Z[0]  # unread: add_bias is False
     if kind == SOFTMAX:
         softmax_rows(Z)
-        return
-    for i in range(n):
-        for j in range(k):
-            z = Z[i, j]
-            if kind == RELU:
-                if z < 0:
-                    z = 0.0
-            elif kind == LOGISTIC:
-                z = _logistic(z)
-            elif kind == TANH:
-                z = math.tanh(z)
-            elif kind == EXP:
-                z = math.exp(z)
-            Z[i, j] = z
+    elif kind == RELU:
+        _bias_activate_loop(Z, b, RELU, False)
+    elif kind == LOGISTIC:
+        _bias_activate_loop(Z, b, LOGISTIC, False)
+    elif kind == TANH:
+        _bias_activate_loop(Z, b, TANH, False)
+    elif kind == EXP:
+        _bias_activate_loop(Z, b, EXP, False)
 
 
 @jit

@@ -278,3 +278,26 @@ def test_epoch_equals_batches_of_loss_grad_and_steps():
     assert t == 0
     np.testing.assert_allclose(acc, expected, rtol=1e-12)
     np.testing.assert_allclose(net.theta, ref.theta, rtol=1e-12)
+
+
+def test_exp_within_one_ulp_of_numpy_and_exact_at_the_ends():
+    from fastmlp._activations import EXP, activate
+
+    rng = np.random.RandomState(0)
+    x = np.concatenate([
+        rng.uniform(-750, 712, 200_000),  # the whole range, subnormal results included
+        rng.uniform(-1, 1, 100_000),
+        np.array([0.0, -0.0, 1e-300, -1e-300, 709.78, 709.79, 710.0, -745.13, -745.14,
+                  -708.4, -709.1, -740.0, np.inf, -np.inf, np.nan]),
+    ])
+    got = x.reshape(1, -1).copy()
+    activate(got, EXP)
+    got = got.ravel()
+    with np.errstate(over="ignore"):
+        want = np.exp(x)
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    np.testing.assert_array_equal(got[want == 0], 0.0)
+    ulps = np.abs(got[finite] - want[finite]) / np.spacing(want[finite])
+    assert ulps.max() <= 1.0, ulps.max()
