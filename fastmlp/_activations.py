@@ -53,7 +53,7 @@ _EXP_MAX = 709.782712893384  # above: exp overflows to inf
 _EXP_MIN = -745.1332191019412  # below: exp underflows to 0
 
 
-@jit(inline="always")
+@jit
 def _horner12(c, x):
     # Written out: a loop over the tuple with literal_unroll compiled to a
     # switch per step, which kept the caller's loop scalar (24 ns a tanh).
@@ -70,7 +70,7 @@ def _horner12(c, x):
     return p * x + c[11]
 
 
-@jit(inline="always")
+@jit
 def exp(x):
     """``exp(x)`` in float64 within 1 ulp of libm's, in a form the compiler vectorises.
 
@@ -129,7 +129,7 @@ def tanh(x):
     return t if x > 0 else (-t if x < 0 else x)  # x itself for +-0 and NaN
 
 
-@jit(inline="always")
+@jit
 def _logistic(x):
     # The same formula as scipy.special.expit; for very negative x, exp(-x)
     # overflows to inf and the result is an exact 0, as in SciPy.
@@ -156,8 +156,6 @@ def softmax_rows(Z):
 
 @jit(inline="always")
 def _apply(z, kind):
-    # Callers hoist the branch on ``kind`` out of their loops (see
-    # bias_activate); inlined there, each loop keeps a single case.
     if kind == RELU:
         return 0.0 if z < 0 else z
     if kind == LOGISTIC:
@@ -169,8 +167,10 @@ def _apply(z, kind):
     return z
 
 
-@jit(inline="always")
+@jit
 def _bias_activate_loop(Z, b, kind, add_bias):
+    # kind and add_bias do not change inside the loop: the compiler moves
+    # the branches out (unswitches) and vectorises each case's loop.
     n, k = Z.shape
     for i in range(n):
         for j in range(k):
@@ -180,43 +180,21 @@ def _bias_activate_loop(Z, b, kind, add_bias):
 
 @jit
 def bias_activate(Z, b, kind):
-    """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass.
-
-    The element loop is written out once per activation, with ``kind`` a
-    constant in each copy, so that every copy is a plain loop the compiler
-    vectorises (a loop that branches on ``kind`` per element stays scalar).
-    """
+    """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass."""
     if kind == SOFTMAX:
         _bias_activate_loop(Z, b, IDENTITY, True)
         softmax_rows(Z)
-    elif kind == RELU:
-        _bias_activate_loop(Z, b, RELU, True)
-    elif kind == LOGISTIC:
-        _bias_activate_loop(Z, b, LOGISTIC, True)
-    elif kind == TANH:
-        _bias_activate_loop(Z, b, TANH, True)
-    elif kind == EXP:
-        _bias_activate_loop(Z, b, EXP, True)
     else:
-        _bias_activate_loop(Z, b, IDENTITY, True)
+        _bias_activate_loop(Z, b, kind, True)
 
 
 @jit
 def activate(Z, kind):
     """Apply activation ``kind`` to ``Z`` in place (no bias)."""
-    if Z.shape[0] == 0:
-        return
-    b = Z[0]  # unread: add_bias is False
     if kind == SOFTMAX:
         softmax_rows(Z)
-    elif kind == RELU:
-        _bias_activate_loop(Z, b, RELU, False)
-    elif kind == LOGISTIC:
-        _bias_activate_loop(Z, b, LOGISTIC, False)
-    elif kind == TANH:
-        _bias_activate_loop(Z, b, TANH, False)
-    elif kind == EXP:
-        _bias_activate_loop(Z, b, EXP, False)
+    elif Z.shape[0] > 0:
+        _bias_activate_loop(Z, Z[0], kind, False)  # Z[0] is not read
 
 
 @jit
