@@ -159,13 +159,14 @@ def cd_weights(V, data, indices, indptr, rows, sparse, Hpos, Vneg, Hneg, Wt, ste
                     j = indices[p]
                     if j0 <= j < j1:
                         _axpy(step * data[p], Hpos[i], Wt[j])
-        else:
-            for j in range(j0, j1):
+        for j in range(j0, j1):
+            # Dense input: both phases' updates of row j while it is in
+            # cache (each element sees the same sequence of additions).
+            if not sparse:
                 for i in range(n):
                     v = V[i, j]
                     if v != 0:
                         _axpy(step * v, Hpos[i], Wt[j])
-        for j in range(j0, j1):
             for i in range(m):
                 v = Vneg[i, j]
                 if v != 0:
