@@ -257,9 +257,14 @@ def describe_machine():
     blas = sorted({"%s %s (%s, %s threads)" % (i.get("internal_api"), i.get("version"),
                                               i.get("architecture"), i.get("num_threads"))
                    for i in threadpool_info() if i["user_api"] == "blas"})
-    return "%s, %d cores; numpy %s, scikit-learn %s, numba %s; BLAS: %s" % (
+    # OpenBLAS picks its kernels by CPU unless OPENBLAS_CORETYPE forces a
+    # type (some machines set an older one as a workaround); it changes
+    # every absolute time and the floor, so the line says so.
+    forced = ", ".join("%s=%s" % (k, os.environ[k]) for k in ("OPENBLAS_CORETYPE",)
+                       if k in os.environ)
+    return "%s, %d cores; numpy %s, scikit-learn %s, numba %s; BLAS: %s%s" % (
         cpu, os.cpu_count(), np.__version__, sklearn.__version__, numba.__version__,
-        "; ".join(blas))
+        "; ".join(blas), " (forced by %s)" % forced if forced else "")
 
 
 def main(argv=None):
