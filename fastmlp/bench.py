@@ -29,7 +29,9 @@ LIBRARIES = ("sklearn", "fastmlp")
 # Part of the full run; --quick leaves it out (the cold compiles alone take
 # about a minute), --only startup runs it alone.
 STARTUP = "startup"
-ROUNDS = 3
+# Alternating rounds per fit (the minimum is kept); --quick takes fewer so
+# that a newcomer's first run, Numba's compile included, stays near a minute.
+ROUNDS = {False: 3, True: 2}
 
 
 def _log(msg):
@@ -112,7 +114,7 @@ def run_workload(w, quick, phases=True):
         # libraries alike), and noise only ever adds time.
         times = {lib: np.inf for lib in LIBRARIES}
         models = {}
-        for _ in range(ROUNDS):
+        for _ in range(ROUNDS[quick]):
             for lib in LIBRARIES:
                 t, est = _time_fit(classes[lib], params, X, y, 1)
                 times[lib] = min(times[lib], t)
@@ -139,7 +141,7 @@ def run_workload(w, quick, phases=True):
             if phases:
                 _settle()
                 row["fastmlp_phases_s"] = epoch_phases(
-                    classes["fastmlp"](**params), X, y, repeats=3
+                    classes["fastmlp"](**params), X, y, repeats=ROUNDS[quick]
                 )
                 if "floor_epoch_s" in row:
                     row["fastmlp_kernel_over_floor"] = (
@@ -147,13 +149,13 @@ def run_workload(w, quick, phases=True):
     else:
         models = {lib: _quiet(classes[lib](**params).fit, X, y) for lib in LIBRARIES}
         if w.task == "predict_one":
-            n_calls = 300 if quick else 2000
+            n_calls, n_blocks = (300, 4) if quick else (2000, 10)
             samples = {lib: [] for lib in LIBRARIES}
-            for block in range(10):
+            for block in range(n_blocks):
                 for lib in LIBRARIES:
                     _settle()
                     predict = models[lib].predict
-                    for i in range(n_calls // 10):
+                    for i in range(n_calls // n_blocks):
                         x = X_test[i : i + 1]
                         start = time.perf_counter()
                         predict(x)
