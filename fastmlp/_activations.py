@@ -54,20 +54,12 @@ _EXP_MIN = -745.1332191019412  # below: exp underflows to 0
 
 
 @jit
-def _horner12(c, x):
-    # Written out: a loop over the tuple with literal_unroll compiled to a
-    # switch per step, which kept the caller's loop scalar (24 ns a tanh).
-    p = c[0] * x + c[1]
-    p = p * x + c[2]
-    p = p * x + c[3]
-    p = p * x + c[4]
-    p = p * x + c[5]
-    p = p * x + c[6]
-    p = p * x + c[7]
-    p = p * x + c[8]
-    p = p * x + c[9]
-    p = p * x + c[10]
-    return p * x + c[11]
+def _horner(c, x):
+    """``c[0] x^(n-1) + ... + c[n-1]`` for the coefficient tuple ``c``."""
+    p = c[0]
+    for i in range(1, len(c)):
+        p = p * x + c[i]
+    return p
 
 
 @jit
@@ -83,8 +75,7 @@ def exp(x):
     """
     k = math.floor(x * 1.4426950408889634 + 0.5)
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = _horner12(_EXP_COEFS, r)
-    p = (p * r + 1.0) * r + 1.0
+    p = (_horner(_EXP_COEFS, r) * r + 1.0) * r + 1.0
     k1 = min(max(k, -1000.0), 1000.0)
     k2 = min(max(k - k1, -100.0), 100.0)
     res = p * _int64_bits_as_float64((np.int64(k1) + 1023) << 52)
@@ -113,15 +104,7 @@ def tanh(x):
     """
     a = abs(x)
     y = 2.0 * a
-    c = _EXPM1_COEFS
-    small = _horner12(c, y)  # degrees 20 .. 9 of the series
-    small = small * y + c[12]
-    small = small * y + c[13]
-    small = small * y + c[14]
-    small = small * y + c[15]
-    small = small * y + c[16]
-    small = small * y + c[17]
-    small = small * y + c[18]
+    small = _horner(_EXPM1_COEFS, y)
     small = (small * y + 1.0) * y
     m = small if y <= 1.25 else exp(y) - 1.0
     t = m / (m + 2.0)
