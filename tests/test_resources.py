@@ -1,14 +1,18 @@
 """Resource promises of the MLP: no copy of well-formed input, bounded extra memory, threads."""
 
+import os
+import subprocess
+import sys
 import tracemalloc
 import warnings
 
+import numba
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from fastmlp import MLPClassifier
+from fastmlp import BernoulliRBM, MLPClassifier
 
 
 def _peak_extra_bytes(fn):
@@ -65,3 +69,40 @@ def test_blas_obeys_threadpoolctl_limits():
         warnings.simplefilter("ignore", ConvergenceWarning)
         free = MLPClassifier(max_iter=2, random_state=0).fit(X, y)
     np.testing.assert_allclose(limited.coefs_[0], free.coefs_[0], rtol=1e-10)
+
+
+_COUNT_THREADS = """
+import numpy as np, fastmlp
+X = (np.random.RandomState(0).rand(200, 50) > 0.7).astype(float)
+fastmlp.BernoulliRBM(n_components=16, batch_size=10, n_iter=2, random_state=0).fit(X)
+fastmlp.MLPClassifier(max_iter=3).fit(X, X[:, 0] > 0)
+print([l for l in open("/proc/self/status") if l.startswith("Threads")][0].split()[1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_numba_and_blas_thread_limits_are_obeyed():
+    """With NUMBA_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1 no thread is started at all."""
+
+    def threads(**env):
+        out = subprocess.run([sys.executable, "-c", _COUNT_THREADS], capture_output=True,
+                             text=True, check=True, env={**os.environ, **env})
+        return int(out.stdout.split()[-1])
+
+    assert threads(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1") == 1
+    if os.cpu_count() > 1:
+        assert threads(NUMBA_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2") > 1
+
+
+def test_rbm_result_does_not_depend_on_the_thread_count():
+    X = (np.random.RandomState(1).rand(300, 40) > 0.6).astype(float)
+    params = dict(n_components=12, batch_size=10, n_iter=2, random_state=0)
+    default = BernoulliRBM(**params).fit(X)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = BernoulliRBM(**params).fit(X)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(single.components_, default.components_)
+    np.testing.assert_array_equal(single.h_samples_, default.h_samples_)
