@@ -14,7 +14,7 @@ import numba
 import numba.extending
 import numpy as np
 
-from ._config import jit
+from ._config import cast_scalar_like, jit
 
 IDENTITY = 0
 LOGISTIC = 1
@@ -115,8 +115,13 @@ def tanh(x):
 @jit
 def _logistic(x):
     # The same formula as scipy.special.expit; for very negative x, exp(-x)
-    # overflows to inf and the result is an exact 0, as in SciPy.
-    return 1.0 / (1.0 + exp(-x))
+    # overflows to inf and the result is an exact 0, as in SciPy. For
+    # float32, SciPy computes 1 / (1 + expf(-x)) in float32; exp rounded to
+    # float32 is expf, so the same steps in float32 give the same bits. The
+    # RBM's samples compare uniforms with these values: one float32 rounding
+    # of difference can flip a draw and send the chain elsewhere.
+    one = cast_scalar_like(1.0, x)
+    return one / (one + cast_scalar_like(exp(-x), x))
 
 
 @jit

@@ -54,3 +54,18 @@ def _cast_like_overload(x, arr):
         return target(x)
 
     return impl
+
+
+def cast_scalar_like(x, like):
+    """``x`` converted to the type of scalar ``like`` (usable inside kernels)."""
+    return type(like)(x)
+
+
+@numba.extending.overload(cast_scalar_like)
+def _cast_scalar_like_overload(x, like):
+    target = like
+
+    def impl(x, like):
+        return target(x)
+
+    return impl
