@@ -14,7 +14,7 @@ import numba
 import numba.extending
 import numpy as np
 
-from ._config import cast_scalar_like, jit
+from ._config import cast_like, jit
 
 IDENTITY = 0
 LOGISTIC = 1
@@ -120,8 +120,8 @@ def _logistic(x):
     # float32 is expf, so the same steps in float32 give the same bits. The
     # RBM's samples compare uniforms with these values: one float32 rounding
     # of difference can flip a draw and send the chain elsewhere.
-    one = cast_scalar_like(1.0, x)
-    return one / (one + cast_scalar_like(exp(-x), x))
+    one = cast_like(1.0, x)
+    return one / (one + cast_like(exp(-x), x))
 
 
 @jit

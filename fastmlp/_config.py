@@ -13,6 +13,7 @@ by zero give inf/nan like NumPy instead of raising inside a kernel.
 
 import numba
 import numba.extending
+import numpy as np
 
 JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
@@ -36,34 +37,20 @@ def pjit(*args, **kwargs):
     return jit(*args, parallel=True, **kwargs)
 
 
-def cast_like(x, arr):
-    """``x`` converted to the dtype of array ``arr`` (usable inside kernels).
+def cast_like(x, like):
+    """``x`` converted to the dtype of array ``like``, or to the type of scalar ``like``.
 
-    NumPy computes ``python_float * float32_array`` in float32; a kernel that
-    multiplies by a float64 scalar instead promotes every element to float64
-    and halves its SIMD width. Kernels cast their scalars with this first.
+    Usable inside kernels. NumPy computes ``python_float * float32_array``
+    in float32; a kernel that multiplies by a float64 scalar instead promotes
+    every element to float64 and halves its SIMD width. Kernels cast their
+    scalars with this first.
     """
-    return arr.dtype.type(x)
+    return (like.dtype.type if isinstance(like, np.ndarray) else type(like))(x)
 
 
 @numba.extending.overload(cast_like)
-def _cast_like_overload(x, arr):
-    target = arr.dtype
-
-    def impl(x, arr):
-        return target(x)
-
-    return impl
-
-
-def cast_scalar_like(x, like):
-    """``x`` converted to the type of scalar ``like`` (usable inside kernels)."""
-    return type(like)(x)
-
-
-@numba.extending.overload(cast_scalar_like)
-def _cast_scalar_like_overload(x, like):
-    target = like
+def _cast_like_overload(x, like):
+    target = like.dtype if isinstance(like, numba.types.Array) else like
 
     def impl(x, like):
         return target(x)
