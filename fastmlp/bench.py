@@ -230,6 +230,7 @@ def plot(rows, path):
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
     ax.barh(names[::-1], speedups[::-1], color="tab:blue")
     ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xlim(0, 1.15 * max(max(speedups), 1.0))  # room for the labels
     ax.set_xlabel("speedup over scikit-learn (higher is better)")
     for i, s in enumerate(speedups[::-1]):
         ax.text(s, i, " %.1fx" % s, va="center")

@@ -82,3 +82,13 @@ def test_cli_usage_and_list():
     proc = subprocess.run([sys.executable, "-m", "fastmlp", "bench", "--list"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "rbm_batch10" in proc.stdout
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastmlp.bench import plot
+
+    rows = [{"workload": "a", "speedup": 2.5}, {"workload": "b", "speedup": 0.8}]
+    path = tmp_path / "speedups.png"
+    plot(rows, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
