@@ -43,20 +43,26 @@ def bernoulli(P, U, out):
             out[i, j] = 1.0 if U[i * k + j] < P[i, j] else 0.0
 
 
-@jit
-def _axpy4(a0, x0, a1, x1, a2, x2, a3, x3, y):
-    # Four axpys in one pass over y: y is loaded and stored once instead of
-    # four times, and every element gets the same additions in the same order.
-    for t in range(y.shape[0]):
-        y[t] = (((y[t] + a0 * x0[t]) + a1 * x1[t]) + a2 * x2[t]) + a3 * x3[t]
+# The helpers below take whole 2-D arrays and row numbers rather than row
+# views: a view made inside a parallel loop updates the parent's reference
+# count, one cache line that both threads then fight over (measured: the
+# products ran at half speed).
 
 
 @jit
-def _axpy(a, x, y):
-    # On 1-D views, where the compiler vectorises the loop; the same loop
-    # written over 2-D indices inside a parallel region ran 3x slower.
-    for t in range(x.shape[0]):
-        y[t] += a * x[t]
+def _axpy4(a0, j0, a1, j1, a2, j2, a3, j3, X, Y, i):
+    # Y[i] += a0 X[j0] + .. + a3 X[j3] in one pass over Y[i]: it is loaded
+    # and stored once instead of four times, and every element gets the same
+    # additions in the same order as four single steps.
+    for t in range(Y.shape[1]):
+        Y[i, t] = (((Y[i, t] + a0 * X[j0, t]) + a1 * X[j1, t]) + a2 * X[j2, t]) + a3 * X[j3, t]
+
+
+@jit
+def _axpy(a, j, X, Y, i):
+    # Y[i] += a X[j]
+    for t in range(Y.shape[1]):
+        Y[i, t] += a * X[j, t]
 
 
 @jit(fastmath={"reassoc", "contract"})
@@ -84,23 +90,23 @@ def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
     nb = max(1, min(n_blocks, n))
     for t in prange(nb):
         for i in range(t * n // nb, (t + 1) * n // nb):
-            hi = H[i]
-            hi[:] = c
+            for h in range(k):
+                H[i, h] = c[h]
             if sparse:
                 r = rows[i]
                 for p in range(indptr[r], indptr[r + 1]):
-                    _axpy(data[p], Wt[indices[p]], hi)
+                    _axpy(data[p], indices[p], Wt, H, i)
             else:
                 # Non-zero inputs are applied four at a time (_axpy4); up to
                 # three wait in (a0, j0) .. (a2, j2) for the next one.
-                a0 = a1 = a2 = hi[0] * 0
+                a0 = a1 = a2 = c[0] * 0
                 j0 = j1 = j2 = 0
                 pending = 0
                 for j in range(d):
                     v = V[i, j]
                     if v != 0:
                         if pending == 3:
-                            _axpy4(a0, Wt[j0], a1, Wt[j1], a2, Wt[j2], v, Wt[j], hi)
+                            _axpy4(a0, j0, a1, j1, a2, j2, v, j, Wt, H, i)
                             pending = 0
                         elif pending == 2:
                             a2, j2, pending = v, j, 3
@@ -109,13 +115,13 @@ def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
                         else:
                             a0, j0, pending = v, j, 1
                 if pending > 0:
-                    _axpy(a0, Wt[j0], hi)
+                    _axpy(a0, j0, Wt, H, i)
                 if pending > 1:
-                    _axpy(a1, Wt[j1], hi)
+                    _axpy(a1, j1, Wt, H, i)
                 if pending > 2:
-                    _axpy(a2, Wt[j2], hi)
+                    _axpy(a2, j2, Wt, H, i)
             for h in range(k):
-                hi[h] = _logistic(hi[h])
+                H[i, h] = _logistic(H[i, h])
 
 
 @jit(fastmath={"reassoc", "contract"})
@@ -166,15 +172,15 @@ def visible_means(Hs, Wt, b, P, n_blocks):
 
 
 @pjit
-def cd_weights(V, data, indices, indptr, rows, sparse, Hpos, Vneg, Hneg, Wt, step, n_blocks):
+def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_blocks):
     """``Wt += step * (V.T @ Hpos - Vneg.T @ Hneg)``, skipping zero inputs.
 
-    Rows of ``Wt`` are split between the threads; each is read and written
-    once per minibatch.
+    ``Hpos`` and ``Hneg`` are ``HH[:n]`` and the ``len(Vneg)`` rows after
+    them. Rows of ``Wt`` are split between the threads; each is read and
+    written once per minibatch.
     """
     d, k = Wt.shape
-    n = Hpos.shape[0]
-    m = Hneg.shape[0]
+    m = Vneg.shape[0]
     nb = max(1, min(n_blocks, d))
     for t in prange(nb):
         j0 = t * d // nb
@@ -185,19 +191,35 @@ def cd_weights(V, data, indices, indptr, rows, sparse, Hpos, Vneg, Hneg, Wt, ste
                 for p in range(indptr[r], indptr[r + 1]):
                     j = indices[p]
                     if j0 <= j < j1:
-                        _axpy(step * data[p], Hpos[i], Wt[j])
+                        _axpy(step * data[p], i, HH, Wt, j)
         for j in range(j0, j1):
-            # Dense input: both phases' updates of row j while it is in
-            # cache (each element sees the same sequence of additions).
-            if not sparse:
-                for i in range(n):
-                    v = V[i, j]
-                    if v != 0:
-                        _axpy(step * v, Hpos[i], Wt[j])
-            for i in range(m):
-                v = Vneg[i, j]
-                if v != 0:
-                    _axpy(-(step * v), Hneg[i], Wt[j])
+            # Both phases' updates of row j while it is in cache, four rows
+            # of HH per pass over it as in hidden_means; each element sees
+            # the same sequence of additions (positive phase first).
+            a0 = a1 = a2 = step * 0
+            q0 = q1 = q2 = 0
+            pending = 0
+            for q in range(n if sparse else 0, n + m):
+                if q < n:
+                    a = step * V[q, j]
+                else:
+                    a = -(step * Vneg[q - n, j])
+                if a != 0:
+                    if pending == 3:
+                        _axpy4(a0, q0, a1, q1, a2, q2, a, q, HH, Wt, j)
+                        pending = 0
+                    elif pending == 2:
+                        a2, q2, pending = a, q, 3
+                    elif pending == 1:
+                        a1, q1, pending = a, q, 2
+                    else:
+                        a0, q0, pending = a, q, 1
+            if pending > 0:
+                _axpy(a0, q0, HH, Wt, j)
+            if pending > 1:
+                _axpy(a1, q1, HH, Wt, j)
+            if pending > 2:
+                _axpy(a2, q2, HH, Wt, j)
 
 
 @jit
@@ -295,8 +317,7 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
             for h in range(k):
                 Wt[j, h] += step * G[j, h]
     else:
-        cd_weights(V, data, indices, indptr, rows, sparse, Hpos, Vneg, Hneg, Wt, step,
-                   n_blocks)
+        cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_blocks)
 
 
 @jit
