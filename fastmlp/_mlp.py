@@ -37,7 +37,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     validate_data,
 )
 
@@ -55,6 +54,7 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
+from ._validation import check_fitted
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -969,7 +969,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        check_fitted(self, "coefs_")
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
@@ -1054,7 +1054,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             The predicted probability of the sample for each class in the
             model, where classes are ordered as they are in `self.classes_`.
         """
-        check_is_fitted(self)
+        check_fitted(self, "coefs_")
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1172,7 +1172,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
+        check_fitted(self, "coefs_")
         return self._predict(X)
 
     def _predict(self, X, check_input=True):

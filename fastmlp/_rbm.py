@@ -21,11 +21,12 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from . import _rbm_kernels as R
 from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
 from ._mt19937 import MTStream
+from ._validation import check_fitted
 
 
 class _Rows:
@@ -179,7 +180,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         h : ndarray of shape (n_samples, n_components)
             Latent representations of the data.
         """
-        check_is_fitted(self)
+        check_fitted(self, "components_")
         X = validate_data(
             self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32)
         )
@@ -214,7 +215,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         v_new : ndarray of shape (n_samples, n_features)
             Values of the visible layer after one Gibbs step.
         """
-        check_is_fitted(self)
+        check_fitted(self, "components_")
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         h_ = self._sample_hiddens(np.asarray(v) if not sp.issparse(v) else v,
@@ -315,7 +316,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         free energy on X, then on a randomly corrupted version of X, and
         returns the log of the logistic function of the difference.
         """
-        check_is_fitted(self)
+        check_fitted(self, "components_")
         v = validate_data(self, X, accept_sparse="csr", reset=False)
         rng = check_random_state(self.random_state)
         n, d = v.shape

@@ -180,12 +180,17 @@ def test_predict_finds_every_nan_and_inf(data, activation):
         np.testing.assert_array_equal(est.predict(huge), ref.predict(huge))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_not_fitted(name):
-    est = getattr(fastmlp, name)()
-    for method in ("predict",) + (("predict_proba",) if name == "MLPClassifier" else ()):
-        with pytest.raises(NotFittedError):
-            getattr(est, method)(np.zeros((2, 3)))
+@pytest.mark.parametrize("name", NAMES + ["BernoulliRBM"])
+def test_not_fitted_same_error_as_sklearn(name):
+    methods = {"MLPClassifier": ("predict", "predict_proba", "predict_log_proba"),
+               "MLPRegressor": ("predict",),
+               "BernoulliRBM": ("transform", "gibbs", "score_samples")}[name]
+    for method in methods:
+        with pytest.raises(NotFittedError) as ours:
+            getattr(getattr(fastmlp, name)(), method)(np.zeros((2, 3)))
+        with pytest.raises(NotFittedError) as theirs:
+            getattr(getattr(skn, name)(), method)(np.zeros((2, 3)))
+        assert str(ours.value) == str(theirs.value)
 
 
 def test_partial_fit_errors(data):
