@@ -260,14 +260,20 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
         hidden_means(Vneg, data, indices, indptr, rows, False, Wt, c, Hneg, n_blocks)
 
     step = cast_like(lr, Wt)
-    # Bias steps first: they read the pre-update samples only.
+    # Bias steps first: they read the pre-update samples only. The chain
+    # sample was read for the last time above, so its first row can hold
+    # the hidden column sums, added up row by row (contiguous, vectorised).
+    acc = Hs[0]
     for h in range(k):
-        s = Hpos[0, h] - Hpos[0, h]
-        for i in range(n):
-            s += Hpos[i, h]
-        for i in range(m):
-            s -= Hneg[i, h]
-        c[h] += step * s
+        acc[h] = 0.0
+    for i in range(n):
+        for h in range(k):
+            acc[h] += Hpos[i, h]
+    for i in range(m):
+        for h in range(k):
+            acc[h] -= Hneg[i, h]
+    for h in range(k):
+        c[h] += step * acc[h]
     col = Pv[0]  # one row of scratch holds the column sums
     for j in range(d):
         col[j] = 0.0
