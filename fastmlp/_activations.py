@@ -88,7 +88,7 @@ _EXP_MAX = 709.782712893384  # above: exp overflows to inf
 _EXP_MIN = -745.1332191019412  # below: exp underflows to 0
 
 
-@jit(inline="always")
+@jit
 def _horner(c, x):
     """``c[0] x^(n-1) + ... + c[n-1]`` for the coefficient tuple ``c``."""
     p = c[0]
@@ -97,7 +97,7 @@ def _horner(c, x):
     return p
 
 
-@jit(inline="always")
+@jit
 def exp(x):
     """``exp(x)`` in float64 within 1 ulp of libm's, in a form the compiler vectorises.
 
@@ -147,7 +147,7 @@ def tanh(x):
     return t if x > 0 else (-t if x < 0 else x)  # x itself for +-0 and NaN
 
 
-@jit(inline="always")
+@jit
 def _logistic(x):
     # The same formula as scipy.special.expit; for very negative x, exp(-x)
     # overflows to inf and the result is an exact 0, as in SciPy. For
