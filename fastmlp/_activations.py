@@ -244,6 +244,19 @@ def derivative(A, delta, kind):
 
 
 @jit
+def copy_into(src, dst):
+    """``dst[:, :] = src`` for two arrays of the same shape.
+
+    Numba's slice assignment from an array builds its shape-mismatch message
+    with string formatting, which compiles Numba's string library: about 5 s
+    of a cold first fit, for an error that cannot happen here.
+    """
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@jit
 def affine(A, W, b, Z, kind):
     """Dense layer: ``Z = activation(A @ W + b)``, the product in BLAS.
 

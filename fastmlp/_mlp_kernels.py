@@ -21,7 +21,14 @@ import math
 
 import numpy as np
 
-from ._activations import affine, bias_activate, csr_affine, csr_transpose_dot, derivative
+from ._activations import (
+    affine,
+    bias_activate,
+    copy_into,
+    csr_affine,
+    csr_transpose_dot,
+    derivative,
+)
 from ._config import cast_like, jit
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step
@@ -298,5 +305,5 @@ def predict(
                 rows[i] = start + i
             forward(X[start:stop] if not sparse else X, data, indices, indptr, rows, sparse,
                     n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
-        result[start:stop] = _block(acts, units, n, last)
+        copy_into(_block(acts, units, n, last), result[start:stop])
     return True

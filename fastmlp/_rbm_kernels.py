@@ -21,6 +21,7 @@ from ._activations import (
     LOGISTIC,
     _logistic,
     affine,
+    copy_into,
     csr_affine,
     csr_transpose_dot,
 )
@@ -317,7 +318,7 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
                 for p in range(indptr[r], indptr[r + 1]):
                     Vpos[i, indices[p]] = data[p]
         else:
-            Vpos[:, :] = V
+            copy_into(V, Vpos)
         np.dot(VV[: n + m].T, HH[: n + m], G)
         for j in range(d):
             for h in range(k):
