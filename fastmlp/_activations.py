@@ -16,12 +16,16 @@ import numpy as np
 
 from ._config import cast_like, jit
 
-IDENTITY = 0
-LOGISTIC = 1
-TANH = 2
-RELU = 3
-SOFTMAX = 4
-EXP = 5
+# NumPy integers, not Python ints: Numba compiles a kernel again for each
+# Python-int constant a caller passes it (as a literal type), so a kernel
+# called with LOGISTIC from compiled code and with a code from Python was
+# compiled twice. An np.intp is typed int64 either way.
+IDENTITY = np.intp(0)
+LOGISTIC = np.intp(1)
+TANH = np.intp(2)
+RELU = np.intp(3)
+SOFTMAX = np.intp(4)
+EXP = np.intp(5)
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,

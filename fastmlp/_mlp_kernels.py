@@ -120,7 +120,7 @@ def loss_grad(
     loss, _ = train_batch(
         Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
-        NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), 0,
+        NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), np.intp(0),
     )
     return loss
 

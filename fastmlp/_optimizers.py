@@ -19,12 +19,16 @@ The update rules are scikit-learn's (``_stochastic_optimizers``):
 
 import math
 
+import numpy as np
+
 from ._config import cast_like, jit
 
-# NO_STEP: compute gradients only (L-BFGS, gradient checks).
-NO_STEP = -1
-SGD = 0
-ADAM = 1
+# NO_STEP: compute gradients only (L-BFGS, gradient checks). NumPy integers
+# so that a kernel passing one is not compiled again for a literal (see
+# fastmlp._activations).
+NO_STEP = np.intp(-1)
+SGD = np.intp(0)
+ADAM = np.intp(1)
 
 # Layout of the float64 ``hyper`` vector that carries an optimizer's settings.
 LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)

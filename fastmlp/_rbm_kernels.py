@@ -44,6 +44,10 @@ def bernoulli(P, U, out):
             out[i, j] = 1.0 if U[i * k + j] < P[i, j] else 0.0
 
 
+# Row number 0 as a plain int64: helpers called with a literal 0 are
+# compiled again for it (Numba specialises on constant arguments).
+_NO_ROW = np.intp(0)
+
 # The helpers below take whole 2-D arrays and row numbers rather than row
 # views: a view made inside a parallel loop updates the parent's reference
 # count, one cache line that both threads then fight over (measured: the
@@ -101,7 +105,7 @@ def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
                 # Non-zero inputs are applied four at a time (_axpy4); up to
                 # three wait in (a0, j0) .. (a2, j2) for the next one.
                 a0 = a1 = a2 = c[0] * 0
-                j0 = j1 = j2 = 0
+                j0 = j1 = j2 = _NO_ROW
                 pending = 0
                 for j in range(d):
                     v = V[i, j]
@@ -160,7 +164,7 @@ def visible_means(Hs, Wt, b, P, n_blocks):
             w = Wt[j]
             for i in range(m):
                 P[i, j] = b[j]
-            i = 0
+            i = _NO_ROW
             while i + 4 <= m:
                 _dot4(Hs, i, w, P, j)
                 i += 4
@@ -198,7 +202,7 @@ def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_
             # of HH per pass over it as in hidden_means; each element sees
             # the same sequence of additions (positive phase first).
             a0 = a1 = a2 = step * 0
-            q0 = q1 = q2 = 0
+            q0 = q1 = q2 = _NO_ROW
             pending = 0
             for q in range(n if sparse else 0, n + m):
                 if q < n:
@@ -258,7 +262,9 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
     if blas:
         affine(Vneg, Wt, c, Hneg, LOGISTIC)
     else:
-        hidden_means(Vneg, data, indices, indptr, rows, False, Wt, c, Hneg, n_blocks)
+        # n < 0 is a False the compiler cannot see: a literal False would
+        # compile a second copy of this parallel kernel (1.9 s, cold).
+        hidden_means(Vneg, data, indices, indptr, rows, n < 0, Wt, c, Hneg, n_blocks)
 
     step = cast_like(lr, Wt)
     # Bias steps first: they read the pre-update samples only. The chain
