@@ -18,6 +18,7 @@ from fastmlp._activations import (
     activate,
     affine,
     bias_activate,
+    copy_into,
     csr_affine,
     csr_transpose_dot,
     derivative,
@@ -61,6 +62,17 @@ def test_affine_matches_numpy(kind, dtype, rtol):
     Z3 = A @ W + b
     activate(Z3, kind)
     np.testing.assert_allclose(Z3, Z, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_copy_into_matches_numpy_slice_assignment(dtype):
+    rng = np.random.RandomState(3)
+    src = rng.randn(6, 5).astype(dtype)
+    dst = np.zeros((10, 5), dtype=dtype)
+    copy_into(src, dst[2:8])  # a row block of a larger array, as predict uses it
+    want = np.zeros_like(dst)
+    want[2:8] = src
+    np.testing.assert_array_equal(dst, want)
 
 
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
