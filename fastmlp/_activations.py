@@ -37,26 +37,26 @@ ACTIVATION_CODES = {
 }
 
 
-@numba.extending.intrinsic
-def _int64_bits_as_float64(typingctx, i):
-    """The float64 whose IEEE bit pattern is the int64 ``i`` (a bit cast, no conversion)."""
-    sig = numba.types.float64(numba.types.int64)
+def _bitcast(src, dst, name):
+    """An intrinsic giving the ``dst`` scalar whose bits are those of a ``src`` scalar.
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))
+    A reinterpretation of the IEEE bit pattern, not a conversion.
+    """
 
-    return sig, codegen
+    def typer(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+
+        return dst(src), codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    return numba.extending.intrinsic(typer)
 
 
-@numba.extending.intrinsic
-def _float64_bits_as_int64(typingctx, x):
-    """The int64 whose bit pattern is the IEEE float64 ``x`` (a bit cast, no conversion)."""
-    sig = numba.types.int64(numba.types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(numba.types.int64))
-
-    return sig, codegen
+_int64_bits_as_float64 = _bitcast(numba.types.int64, numba.types.float64,
+                                  "_int64_bits_as_float64")
+_float64_bits_as_int64 = _bitcast(numba.types.float64, numba.types.int64,
+                                  "_float64_bits_as_int64")
 
 
 @numba.extending.intrinsic

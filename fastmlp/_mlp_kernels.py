@@ -17,8 +17,6 @@ Storage conventions shared by every kernel here:
   read rows ``rows`` directly. Unused inputs are passed as empty arrays.
 """
 
-import math
-
 import numpy as np
 
 from ._activations import (

@@ -23,7 +23,6 @@ from ._activations import (
     affine,
     copy_into,
     csr_affine,
-    csr_transpose_dot,
 )
 from ._config import cast_like, jit, pjit
 from ._mt19937 import fill_uniform
@@ -70,6 +69,45 @@ def _axpy(a, j, X, Y, i):
         Y[i, t] += a * X[j, t]
 
 
+@jit(inline="always")
+def _axpy_selected(A, sa, B, sb, b0, col, X, Y, i):
+    """``Y[i] += sa A[:, col] @ X[:len(A)] + sb B[:, col] @ X[b0:b0 + len(B)]``.
+
+    Rows of ``X`` whose coefficient is zero are skipped; the others are
+    applied four at a time (:func:`_axpy4`), in order, up to three waiting
+    in ``(a0, q0) .. (a2, q2)`` for the next one. Both the hidden means
+    (``A`` the transposed visible rows) and the weight step (``A``, ``B`` the
+    positive and negative visible samples) are this.
+    """
+    a0 = a1 = a2 = Y[i, 0] * 0
+    q0 = q1 = q2 = _NO_ROW
+    pending = 0
+    na = A.shape[0]
+    for q in range(na + B.shape[0]):
+        if q < na:
+            a = sa * A[q, col]
+            r = q
+        else:
+            a = sb * B[q - na, col]
+            r = b0 + q - na
+        if a != 0:
+            if pending == 3:
+                _axpy4(a0, q0, a1, q1, a2, q2, a, r, X, Y, i)
+                pending = 0
+            elif pending == 2:
+                a2, q2, pending = a, r, 3
+            elif pending == 1:
+                a1, q1, pending = a, r, 2
+            else:
+                a0, q0, pending = a, r, 1
+    if pending > 0:
+        _axpy(a0, q0, X, Y, i)
+    if pending > 1:
+        _axpy(a1, q1, X, Y, i)
+    if pending > 2:
+        _axpy(a2, q2, X, Y, i)
+
+
 @jit(fastmath={"reassoc", "contract"})
 def _dot(x, y):
     # Reassociation (and no other fast-math flag: NaN and inf still
@@ -91,7 +129,7 @@ def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
     rows ``rows``.
     """
     n, k = H.shape
-    d = Wt.shape[0]
+    one = cast_like(1.0, Wt)
     nb = max(1, min(n_blocks, n))
     for t in prange(nb):
         for i in range(t * n // nb, (t + 1) * n // nb):
@@ -102,29 +140,8 @@ def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
                 for p in range(indptr[r], indptr[r + 1]):
                     _axpy(data[p], indices[p], Wt, H, i)
             else:
-                # Non-zero inputs are applied four at a time (_axpy4); up to
-                # three wait in (a0, j0) .. (a2, j2) for the next one.
-                a0 = a1 = a2 = c[0] * 0
-                j0 = j1 = j2 = _NO_ROW
-                pending = 0
-                for j in range(d):
-                    v = V[i, j]
-                    if v != 0:
-                        if pending == 3:
-                            _axpy4(a0, j0, a1, j1, a2, j2, v, j, Wt, H, i)
-                            pending = 0
-                        elif pending == 2:
-                            a2, j2, pending = v, j, 3
-                        elif pending == 1:
-                            a1, j1, pending = v, j, 2
-                        else:
-                            a0, j0, pending = v, j, 1
-                if pending > 0:
-                    _axpy(a0, j0, Wt, H, i)
-                if pending > 1:
-                    _axpy(a1, j1, Wt, H, i)
-                if pending > 2:
-                    _axpy(a2, j2, Wt, H, i)
+                # 1 * v is exact: the same sums as adding v * Wt[j] directly.
+                _axpy_selected(V.T, one, V.T[:0], one, _NO_ROW, i, Wt, H, i)
             for h in range(k):
                 H[i, h] = _logistic(H[i, h])
 
@@ -184,8 +201,7 @@ def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_
     them. Rows of ``Wt`` are split between the threads; each is read and
     written once per minibatch.
     """
-    d, k = Wt.shape
-    m = Vneg.shape[0]
+    d = Wt.shape[0]
     nb = max(1, min(n_blocks, d))
     for t in prange(nb):
         j0 = t * d // nb
@@ -197,34 +213,29 @@ def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_
                     j = indices[p]
                     if j0 <= j < j1:
                         _axpy(step * data[p], i, HH, Wt, j)
+        # Both phases' updates of row j while it is in cache; each element
+        # sees the same additions, positive phase first (-step * v is
+        # -(step * v) exactly). Sparse input did its positive phase above.
+        Vpos = V[:0] if sparse else V
         for j in range(j0, j1):
-            # Both phases' updates of row j while it is in cache, four rows
-            # of HH per pass over it as in hidden_means; each element sees
-            # the same sequence of additions (positive phase first).
-            a0 = a1 = a2 = step * 0
-            q0 = q1 = q2 = _NO_ROW
-            pending = 0
-            for q in range(n if sparse else 0, n + m):
-                if q < n:
-                    a = step * V[q, j]
-                else:
-                    a = -(step * Vneg[q - n, j])
-                if a != 0:
-                    if pending == 3:
-                        _axpy4(a0, q0, a1, q1, a2, q2, a, q, HH, Wt, j)
-                        pending = 0
-                    elif pending == 2:
-                        a2, q2, pending = a, q, 3
-                    elif pending == 1:
-                        a1, q1, pending = a, q, 2
-                    else:
-                        a0, q0, pending = a, q, 1
-            if pending > 0:
-                _axpy(a0, q0, HH, Wt, j)
-            if pending > 1:
-                _axpy(a1, q1, HH, Wt, j)
-            if pending > 2:
-                _axpy(a2, q2, HH, Wt, j)
+            _axpy_selected(Vpos, step, Vneg, -step, n, j, HH, Wt, j)
+
+
+@jit
+def _bias_step(bias, step, acc, A, B):
+    """``bias += step * (acc + A.sum(0) - B.sum(0))``, ``acc`` left holding the sum.
+
+    Rows are added one after the other (contiguous, vectorised), ``A``'s
+    first, each column in the same order as a sequential sum.
+    """
+    for i in range(A.shape[0]):
+        for j in range(acc.shape[0]):
+            acc[j] += A[i, j]
+    for i in range(B.shape[0]):
+        for j in range(acc.shape[0]):
+            acc[j] -= B[i, j]
+    for j in range(acc.shape[0]):
+        bias[j] += step * acc[j]
 
 
 @jit
@@ -273,15 +284,8 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
     acc = Hs[0]
     for h in range(k):
         acc[h] = 0.0
-    for i in range(n):
-        for h in range(k):
-            acc[h] += Hpos[i, h]
-    for i in range(m):
-        for h in range(k):
-            acc[h] -= Hneg[i, h]
-    for h in range(k):
-        c[h] += step * acc[h]
-    col = Pv[0]  # one row of scratch holds the column sums
+    _bias_step(c, step, acc, Hpos, Hneg)
+    col = Pv[0]  # one row of scratch holds the visible column sums
     for j in range(d):
         col[j] = 0.0
     if sparse:
@@ -289,15 +293,7 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
             r = rows[i]
             for p in range(indptr[r], indptr[r + 1]):
                 col[indices[p]] += data[p]
-    else:
-        for i in range(n):
-            for j in range(d):
-                col[j] += V[i, j]
-    for i in range(m):
-        for j in range(d):
-            col[j] -= Vneg[i, j]
-    for j in range(d):
-        b[j] += step * col[j]
+    _bias_step(b, step, col, V[:0] if sparse else V, Vneg)
 
     # The chain's next sample reads only Hneg; drawing it before the weight
     # step keeps the stream's order and frees Hneg for the product below.

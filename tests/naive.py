@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastmlp._activations import EXP, IDENTITY, LOGISTIC, RELU, SOFTMAX, TANH
-from fastmlp._losses import BINARY_LOG_LOSS, LOG_LOSS, POISSON, SQUARED_ERROR
+from fastmlp._losses import BINARY_LOG_LOSS, POISSON, SQUARED_ERROR
 
 
 def activation(Z, kind):
