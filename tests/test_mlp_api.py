@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import fastmlp
+from like_sklearn import assert_same_error
 
 NAMES = ["MLPClassifier", "MLPRegressor"]
 
@@ -136,11 +137,7 @@ def test_predict_input_checks(data, name):
     Xnan = X[:5].copy()
     Xnan[1, 1] = np.nan
     for bad in (X[:, :10], Xnan, X[:0], X[0], np.asfortranarray(Xnan), Xnan.astype(np.float32)):
-        with pytest.raises(ValueError) as theirs:
-            ref.predict(bad)
-        with pytest.raises(ValueError) as ours:
-            est.predict(bad)
-        assert str(ours.value) == str(theirs.value)
+        assert_same_error(ValueError, ref, est, "predict", bad)
     # The fast path and the full validation give the same predictions.
     np.testing.assert_array_equal(est.predict(X[:7]), est.predict(X[:7].tolist()))
     np.testing.assert_array_equal(est.predict(X[:1]), est.predict(np.asfortranarray(X[:1])))
@@ -168,11 +165,7 @@ def test_predict_finds_every_nan_and_inf(data, activation):
             bad = big.copy()
             bad[row, col] = value
             for method in ("predict", "predict_proba"):
-                with pytest.raises(ValueError) as theirs:
-                    getattr(ref, method)(bad)
-                with pytest.raises(ValueError) as ours:
-                    getattr(est, method)(bad)
-                assert str(ours.value) == str(theirs.value)
+                assert_same_error(ValueError, ref, est, method, bad)
     # A finite X whose products overflow is valid input: same output as scikit-learn.
     huge = X[:4].copy()
     huge[0, 10] = 1e308
@@ -186,11 +179,8 @@ def test_not_fitted_same_error_as_sklearn(name):
                "MLPRegressor": ("predict",),
                "BernoulliRBM": ("transform", "gibbs", "score_samples")}[name]
     for method in methods:
-        with pytest.raises(NotFittedError) as ours:
-            getattr(getattr(fastmlp, name)(), method)(np.zeros((2, 3)))
-        with pytest.raises(NotFittedError) as theirs:
-            getattr(getattr(skn, name)(), method)(np.zeros((2, 3)))
-        assert str(ours.value) == str(theirs.value)
+        assert_same_error(NotFittedError, getattr(skn, name)(), getattr(fastmlp, name)(),
+                          method, np.zeros((2, 3)))
 
 
 def test_partial_fit_errors(data):
