@@ -61,7 +61,11 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 # SciPy 1.15 deprecated L-BFGS-B's ``iprint``; passing it there only warns.
 _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15)
 
-_EMPTY_INT = np.empty(0, dtype=np.intp)
+# int32, the index dtype SciPy gives every CSR matrix whose indices fit it:
+# the kernels are compiled once per argument types, so dense input and
+# such sparse input then share one compiled copy of each (a cold compile of
+# the minibatch epoch costs about 9 s).
+_EMPTY_INT = np.empty(0, dtype=np.int32)
 
 # Rows per block of a prediction: large enough for BLAS to run at full speed,
 # small enough that a block's hidden activations stay in cache.
