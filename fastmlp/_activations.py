@@ -101,6 +101,28 @@ def _horner(c, x):
     return p
 
 
+@jit(inline="always")
+def _estrin12(c, x):
+    """``c[0] x^11 + ... + c[11]``, the same polynomial as :func:`_horner` in a shallower tree.
+
+    Horner's rule is a chain of 11 dependent multiply-adds; exp's vector
+    loop waited on it (2.6 ns per element). Pairing terms (Estrin's scheme)
+    leaves 5 steps in a row: 2.05 ns, and the results stay within 1 ulp.
+    """
+    x2 = x * x
+    x4 = x2 * x2
+    e0 = _fma(c[10], x, c[11])
+    e1 = _fma(c[8], x, c[9])
+    e2 = _fma(c[6], x, c[7])
+    e3 = _fma(c[4], x, c[5])
+    e4 = _fma(c[2], x, c[3])
+    e5 = _fma(c[0], x, c[1])
+    f0 = _fma(e1, x2, e0)
+    f1 = _fma(e3, x2, e2)
+    f2 = _fma(e5, x2, e4)
+    return _fma(f2, x4 * x4, _fma(f1, x4, f0))
+
+
 @jit
 def exp(x):
     """``exp(x)`` in float64 within 1 ulp of libm's, in a form the compiler vectorises.
@@ -114,7 +136,7 @@ def exp(x):
     """
     k = np.floor(x * 1.4426950408889634 + 0.5)  # math.floor would return an int
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = _fma(_fma(_horner(_EXP_COEFS, r), r, 1.0), r, 1.0)
+    p = _fma(_fma(_estrin12(_EXP_COEFS, r), r, 1.0), r, 1.0)
     k1 = min(max(k, -1000.0), 1000.0)
     k2 = min(max(k - k1, -100.0), 100.0)
     res = p * _pow2(k1)
@@ -165,7 +187,7 @@ def _logistic(x):
 
 @jit
 def softmax_rows(Z):
-    """Replace each row of ``Z`` by its softmax, shifted by the row maximum."""
+    """Replace each row of ``Z`` (C-ordered) by its softmax, shifted by the row maximum."""
     n, k = Z.shape
     for i in range(n):
         m = Z[i, 0]
@@ -173,7 +195,13 @@ def softmax_rows(Z):
             if Z[i, j] > m:
                 m = Z[i, j]
         for j in range(k):
-            Z[i, j] = exp(Z[i, j] - m)
+            Z[i, j] -= m
+    # One exp loop over the whole block: rows are short (one element per
+    # class), and an exp loop per row ran mostly in its scalar remainder.
+    flat = Z.reshape(n * k)
+    for q in range(flat.shape[0]):
+        flat[q] = exp(flat[q])
+    for i in range(n):
         s = Z.dtype.type(0.0)
         for j in range(k):
             s += Z[i, j]
@@ -235,16 +263,26 @@ def derivative(A, delta, kind):
     n, k = A.shape
     if kind == IDENTITY:
         return
-    for i in range(n):
-        for j in range(k):
-            a = A[i, j]
-            if kind == RELU:
-                if a == 0:
-                    delta[i, j] = 0.0
-            elif kind == LOGISTIC:
-                delta[i, j] = delta[i, j] * a * (1 - a)
-            elif kind == TANH:
-                delta[i, j] = delta[i, j] * (1 - a * a)
+    # Constants in the arrays' dtype: float32 stays float32, rounded step by
+    # step as NumPy does in scikit-learn (a Python int 1 would promote every
+    # element to float64). One loop per kind: the compiler vectorised only
+    # some of the cases of a loop that branched on the kind inside.
+    zero = cast_like(0.0, delta)
+    one = cast_like(1.0, delta)
+    if kind == RELU:
+        for i in range(n):
+            for j in range(k):
+                delta[i, j] = zero if A[i, j] == 0 else delta[i, j]
+    elif kind == LOGISTIC:
+        for i in range(n):
+            for j in range(k):
+                a = A[i, j]
+                delta[i, j] = delta[i, j] * a * (one - a)
+    elif kind == TANH:
+        for i in range(n):
+            for j in range(k):
+                a = A[i, j]
+                delta[i, j] = delta[i, j] * (one - a * a)
 
 
 @jit
