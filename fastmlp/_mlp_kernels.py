@@ -182,15 +182,36 @@ def train_batch(
     return loss, t
 
 
+# Elements (4 to 8 MB) above which the rows gathered are taken to come from
+# main memory rather than a cache.
+_FROM_MEMORY = np.intp(1 << 20)
+
+
 @jit
 def _gather_rows(src, rows, dst):
     # Element loops: a row-slice assignment builds two array views per row,
-    # which costs more than copying a short row.
+    # which costs more than copying a short row. Wide rows of an array too
+    # big for the caches are copied four at a time, so that four streams
+    # from memory are in flight instead of one: 200-row batches of 60,000 x
+    # 784 took 15.7 -> 12.3 ms an epoch in float32, 29 -> 20 ms in float64.
+    # Rows of fewer than 64 elements, or rows already in cache, go faster
+    # one at a time (by 10-15%).
     p = src.shape[1]
-    for i in range(rows.shape[0]):
-        r = rows[i]
+    n = rows.shape[0]
+    i = 0
+    if p >= 64 and src.size >= _FROM_MEMORY:
+        while i + 4 <= n:
+            r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
+            for j in range(p):
+                dst[i, j] = src[r0, j]
+                dst[i + 1, j] = src[r1, j]
+                dst[i + 2, j] = src[r2, j]
+                dst[i + 3, j] = src[r3, j]
+            i += 4
+    for q in range(i, n):
+        r = rows[q]
         for j in range(p):
-            dst[i, j] = src[r, j]
+            dst[q, j] = src[r, j]
 
 
 @jit

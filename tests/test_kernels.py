@@ -75,6 +75,21 @@ def test_copy_into_matches_numpy_slice_assignment(dtype):
     np.testing.assert_array_equal(dst, want)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_cols", [3, 63, 64, 100])  # both sides of the four-row path
+@pytest.mark.parametrize("n_rows", [1, 4, 7, 9])
+def test_gather_rows_matches_numpy_take(n_rows, n_cols, dtype):
+    rng = np.random.RandomState(n_rows * n_cols)
+    # Enough rows that the wide cases take the path for arrays in memory.
+    n_src = K._FROM_MEMORY // n_cols + 1
+    src = rng.randn(n_src, n_cols).astype(dtype)
+    rows = rng.randint(0, n_src, n_rows)  # shuffled, repeats allowed
+    dst = np.full((10, n_cols), np.nan, dtype=dtype)  # batch buffer larger than the batch
+    K._gather_rows(src, rows, dst)
+    np.testing.assert_array_equal(dst[:n_rows], src[rows])
+    assert np.isnan(dst[n_rows:]).all()
+
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_csr_affine_and_transpose_dot_match_numpy(kind, dtype, rtol):
