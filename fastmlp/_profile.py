@@ -20,7 +20,7 @@ from ._config import jit
 PHASES = ("gather", "forward", "backward", "update")
 
 
-def epoch_phases(estimator, X, y, repeats=3, random_state=0):
+def epoch_phases(estimator, X, y, repeats=3, random_state=0, also=None):
     """Seconds one training epoch spends in each phase.
 
     Parameters
@@ -42,10 +42,17 @@ def epoch_phases(estimator, X, y, repeats=3, random_state=0):
     random_state : int, default=0
         Seed of the row order used for every timed epoch.
 
+    also : dict of str to callable, default=None
+        Other work to time in the same rounds, each callable run once per
+        round after the prefixes (the BLAS floor, from
+        :func:`floor_epoch_runner`): a slow spell of the machine then
+        lengthens both sides of a ratio instead of one.
+
     Returns
     -------
     phases : dict
-        ``{"gather", "forward", "backward", "update", "total"}`` in seconds.
+        ``{"gather", "forward", "backward", "update", "total"}`` in seconds,
+        plus the minimum time of each entry of ``also`` under its name.
         A phase is the difference of two prefixes, floored at zero.
     """
     est = clone(estimator).set_params(max_iter=1, early_stopping=False, verbose=False)
@@ -63,17 +70,42 @@ def epoch_phases(estimator, X, y, repeats=3, random_state=0):
     order = np.random.RandomState(random_state).permutation(n)
 
     prefixes = (K.GATHER, K.FORWARD, K.BACKWARD, K.UPDATE)
-    best = dict.fromkeys(prefixes, np.inf)
+    also = also or {}
+    best = dict.fromkeys(prefixes + tuple(also), np.inf)
     for _ in range(repeats):
         for upto in prefixes:
-            start = time.perf_counter()
-            run(order, upto)
-            best[upto] = min(best[upto], time.perf_counter() - start)
+            best[upto] = min(best[upto], time_once(run, order, upto))
+        for name, work in also.items():
+            best[name] = min(best[name], time_once(work))
     result = {"gather": best[K.GATHER]}
     for name, (lo, hi) in zip(PHASES[1:], zip(prefixes, prefixes[1:])):
         result[name] = max(best[hi] - best[lo], 0.0)
     result["total"] = best[K.UPDATE]
+    for name in also:
+        result[name] = best[name]
     return result
+
+
+def time_once(work, *args):
+    """Seconds that one call ``work(*args)`` takes."""
+    start = time.perf_counter()
+    work(*args)
+    return time.perf_counter() - start
+
+
+def time_best(work, budget_s=0.25, max_calls=5):
+    """Fewest seconds of a few calls ``work()`` in a row (at least one).
+
+    Calls stop after ``max_calls`` or once ``budget_s`` is spent: one call
+    of a short task, such as a few milliseconds of BLAS after an idle
+    moment, also times the machine waking up.
+    """
+    best = spent = time_once(work)
+    calls = 1
+    while calls < max_calls and spent < budget_s:
+        t = time_once(work)
+        best, spent, calls = min(best, t), spent + t, calls + 1
+    return best
 
 
 @jit
@@ -94,8 +126,8 @@ def _floor_epoch(Xb, theta, grad, coef_ptr, units, acts, deltas, n_samples, batc
                 np.dot(D, W.T, K._block(deltas, units, n, layer - 1))
 
 
-def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, seed=0):
-    """Seconds of just the matrix products of one minibatch epoch of an MLP.
+def floor_epoch_runner(units, n_samples, batch_size, dtype=np.float64, seed=0):
+    """A function running just the matrix products of one minibatch epoch of an MLP.
 
     Per minibatch and per layer ``l`` (weights of shape ``units[l] x
     units[l + 1]``): the forward ``A_l @ W_l``, the weight gradient
@@ -104,6 +136,7 @@ def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, 
     SciPy's OpenBLAS) as fastmlp's training kernels, in one compiled loop so
     that no interpreter time is counted. Operands hold random values
     (uninitialised memory may hold NaN or denormals, which change BLAS speed).
+    They are allocated, and the loop compiled and run once, before returning.
 
     Parameters
     ----------
@@ -115,15 +148,13 @@ def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, 
         Rows per minibatch (the last batch may be smaller, as in training).
     dtype : dtype, default=np.float64
         Floating dtype of the products.
-    repeats : int, default=3
-        The epoch is timed this many times; the minimum is returned.
     seed : int, default=0
         Seed of the random operands.
 
     Returns
     -------
-    seconds : float
-        Minimum time of one epoch's matrix products.
+    run : callable
+        ``run()`` does one epoch's products.
     """
     rng = np.random.RandomState(seed)
     dtype = np.dtype(dtype)
@@ -136,14 +167,27 @@ def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, 
     Xb = rng.rand(batch_size, units[0]).astype(dtype)
     acts = rng.rand(batch_size * width).astype(dtype)
     deltas = rng.rand(batch_size * width).astype(dtype)
-    args = (Xb, theta, grad, coef_ptr, units, acts, deltas, n_samples, batch_size)
     _floor_epoch(Xb, theta, grad, coef_ptr, units, acts, deltas, batch_size, batch_size)
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _floor_epoch(*args)
-        best = min(best, time.perf_counter() - start)
-    return best
+
+    def run():
+        _floor_epoch(Xb, theta, grad, coef_ptr, units, acts, deltas, n_samples, batch_size)
+
+    return run
+
+
+def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, seed=0):
+    """Seconds of just the matrix products of one minibatch epoch of an MLP.
+
+    The minimum of ``repeats`` timed runs of :func:`floor_epoch_runner`'s
+    epoch; the parameters are that function's.
+
+    Returns
+    -------
+    seconds : float
+        Minimum time of one epoch's matrix products.
+    """
+    run = floor_epoch_runner(units, n_samples, batch_size, dtype, seed)
+    return time_best(run, budget_s=np.inf, max_calls=repeats)
 
 
 def floor_flops(units, n_samples):

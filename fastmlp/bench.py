@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from ._profile import blas_floor_epoch, epoch_phases, floor_flops
+from ._profile import epoch_phases, floor_epoch_runner, floor_flops, time_best
 from ._startup import first_fit_overheads, format_startup, import_times
 from ._workloads import BY_NAME, WORKLOADS, estimator_class, layer_units
 
@@ -109,43 +109,51 @@ def run_workload(w, quick, phases=True):
     row = {"workload": w.name, "description": w.description, "task": w.task}
 
     if w.task == "fit":
+        units = layer_units(w, X, y)
+        solver = params.get("solver", "adam")
+        minibatch = units is not None and solver in ("sgd", "adam")
+        floor = None
+        if minibatch and not sp.issparse(X):
+            batch = min(200, X.shape[0]) if params.get("batch_size", "auto") == "auto" \
+                else params["batch_size"]
+            floor = floor_epoch_runner(units, X.shape[0], batch, X.dtype)
         # Alternating rounds, minimum kept: on a shared machine the same fit
         # was seen to take anywhere from 1x to 2x its best time (both
-        # libraries alike), and noise only ever adds time.
+        # libraries alike), and noise only ever adds time. The BLAS floor is
+        # timed in the same rounds, so that a slow spell cannot fall on it
+        # alone and skew the ratios to it.
         times = {lib: np.inf for lib in LIBRARIES}
+        floor_s = np.inf
         models = {}
         for _ in range(ROUNDS[quick]):
             for lib in LIBRARIES:
                 t, est = _time_fit(classes[lib], params, X, y, 1)
                 times[lib] = min(times[lib], t)
                 models[lib] = est
+            if floor is not None:
+                _settle()
+                floor_s = min(floor_s, time_best(floor))
         for lib in LIBRARIES:
             row[lib + "_s"] = times[lib]
             row[lib + "_score"] = _score(models[lib], w, X_test, y_test)
-        units = layer_units(w, X, y)
-        solver = params.get("solver", "adam")
-        if units is not None and solver in ("sgd", "adam"):
-            n_iter = models["fastmlp"].n_iter_
-            batch = min(200, X.shape[0]) if params.get("batch_size", "auto") == "auto" \
-                else params["batch_size"]
-            row["n_epochs"] = n_iter
-            if not sp.issparse(X):
-                _settle()
-                floor = blas_floor_epoch(units, X.shape[0], batch, X.dtype,
-                                         repeats=3 if quick else 5)
-                row["floor_epoch_s"] = floor
-                row["floor_gflops"] = floor_flops(units, X.shape[0]) / floor / 1e9
+        if minibatch:
+            row["n_epochs"] = models["fastmlp"].n_iter_
+            if floor is not None:
+                row["floor_epoch_s"] = floor_s
+                row["floor_gflops"] = floor_flops(units, X.shape[0]) / floor_s / 1e9
                 for lib in LIBRARIES:
                     row[lib + "_epoch_s"] = row[lib + "_s"] / models[lib].n_iter_
-                    row[lib + "_over_floor"] = row[lib + "_epoch_s"] / floor
+                    row[lib + "_over_floor"] = row[lib + "_epoch_s"] / floor_s
             if phases:
                 _settle()
-                row["fastmlp_phases_s"] = epoch_phases(
-                    classes["fastmlp"](**params), X, y, repeats=ROUNDS[quick]
-                )
-                if "floor_epoch_s" in row:
-                    row["fastmlp_kernel_over_floor"] = (
-                        row["fastmlp_phases_s"]["total"] / row["floor_epoch_s"])
+                also = {"floor": floor} if floor is not None else None
+                p = epoch_phases(classes["fastmlp"](**params), X, y, repeats=ROUNDS[quick],
+                                 also=also)
+                if floor is not None:
+                    # The floor timed alongside the phases, for their ratio.
+                    row["phases_floor_s"] = p.pop("floor")
+                    row["fastmlp_kernel_over_floor"] = p["total"] / row["phases_floor_s"]
+                row["fastmlp_phases_s"] = p
     else:
         models = {lib: _quiet(classes[lib](**params).fit, X, y) for lib in LIBRARIES}
         if w.task == "predict_one":
@@ -205,7 +213,7 @@ def format_table(rows):
                   "|" + "---|" * 8]
         for r in with_phases:
             p = r["fastmlp_phases_s"]
-            floor = "%.1f" % (r["floor_epoch_s"] * 1e3) if "floor_epoch_s" in r else "-"
+            floor = "%.1f" % (r["phases_floor_s"] * 1e3) if "phases_floor_s" in r else "-"
             ratio = ("%.2fx" % r["fastmlp_kernel_over_floor"]
                      if "fastmlp_kernel_over_floor" in r else "-")
             lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |" % (

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 from fastmlp import MLPClassifier, MLPRegressor
-from fastmlp._profile import PHASES, epoch_phases
+from fastmlp._profile import PHASES, epoch_phases, floor_epoch_runner, time_best
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -28,3 +28,29 @@ def test_epoch_phases_regressor_and_solver_check():
     assert epoch_phases(MLPRegressor(hidden_layer_sizes=(8,), solver="sgd"), X, y)["total"] > 0
     with pytest.raises(ValueError, match="solver"):
         epoch_phases(MLPRegressor(solver="lbfgs"), X, y)
+
+
+def test_epoch_phases_times_other_work_in_the_same_rounds():
+    rng = np.random.RandomState(2)
+    X, y = rng.rand(300, 6), rng.randint(2, size=300)
+    calls = []
+    phases = epoch_phases(MLPClassifier(hidden_layer_sizes=(5,)), X, y, repeats=3,
+                          also={"floor": floor_epoch_runner([6, 5, 1], 300, 200),
+                                "count": lambda: calls.append(1)})
+    assert set(phases) == set(PHASES) | {"total", "floor", "count"}
+    assert len(calls) == 3  # once per round
+    assert 0 < phases["floor"] < 1.0
+
+
+def test_time_best_keeps_the_fastest_call_within_its_budget(monkeypatch):
+    import fastmlp._profile as P
+
+    calls = []
+    durations = iter([0.02, 0.005, 0.01, 0.0, 0.0])
+    monkeypatch.setattr(P, "time_once", lambda work: (calls.append(1), next(durations))[1])
+    assert time_best(None, budget_s=0.03, max_calls=5) == 0.005
+    assert len(calls) == 3  # 0.02 + 0.005 + 0.01 passes the 0.03 s budget
+    durations = iter([0.0] * 10)
+    calls.clear()
+    assert time_best(None, budget_s=1.0, max_calls=4) == 0.0
+    assert len(calls) == 4  # never more than max_calls
