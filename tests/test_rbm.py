@@ -128,6 +128,27 @@ def test_feature_names_out(digits01):
                                                  "bernoullirbm2"]
 
 
+@pytest.mark.parametrize("n_blocks", [1, 2, 3])
+@pytest.mark.parametrize("d", [7, 8])  # an odd row of Wt left over by the pairs, or none
+@pytest.mark.parametrize("m", [1, 3, 4, 9])  # rows of Hs: groups of four and a remainder
+def test_threaded_means_against_numpy(m, d, n_blocks):
+    rng = np.random.RandomState(m * d + n_blocks)
+    k = 5
+    Wt = rng.randn(d, k)
+    b, c = rng.randn(d), rng.randn(k)
+    Hs = (rng.rand(m, k) > 0.5).astype(float)
+    V = (rng.rand(m, d) > 0.6) * rng.rand(m, d)
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    P = np.full((m, d), np.nan)
+    R.visible_means(Hs, Wt, b, P, n_blocks)
+    np.testing.assert_allclose(P, sig(Hs @ Wt.T + b), rtol=1e-13)
+    H = np.full((m, k), np.nan)
+    X = sp.csr_matrix(V)
+    for sparse in (False, True):
+        R.hidden_means(V, X.data, X.indices, X.indptr, np.arange(m), sparse, Wt, c, H, n_blocks)
+        np.testing.assert_allclose(H, sig(V @ Wt + c), rtol=1e-13)
+
+
 @pytest.mark.parametrize("n_rows", [3, 60])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_cd_step_against_numpy(n_rows, sparse):
