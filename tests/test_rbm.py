@@ -34,7 +34,8 @@ def fit_both(X, **params):
     return [lib.BernoulliRBM(**params).fit(X) for lib in (skn, fastmlp)]
 
 
-@pytest.mark.parametrize("batch_size", [10, 64])  # threaded loops and BLAS paths
+# Threaded loops and BLAS paths (the last batch of the second is smaller).
+@pytest.mark.parametrize("batch_size", [10, R.BLAS_MIN_ROWS + 32])
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fit_matches_sklearn(digits01, dtype, fmt, batch_size):
@@ -149,7 +150,7 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
         np.testing.assert_allclose(H, sig(V @ Wt + c), rtol=1e-13)
 
 
-@pytest.mark.parametrize("n_rows", [3, 60])
+@pytest.mark.parametrize("n_rows", [3, 9, R.BLAS_MIN_ROWS + 2])  # loops, loops, BLAS
 @pytest.mark.parametrize("sparse", [False, True])
 def test_cd_step_against_numpy(n_rows, sparse):
     rng = np.random.RandomState(0)
