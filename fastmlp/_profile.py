@@ -175,23 +175,8 @@ def floor_epoch_runner(units, n_samples, batch_size, dtype=np.float64, seed=0):
     return run
 
 
-def blas_floor_epoch(units, n_samples, batch_size, dtype=np.float64, repeats=3, seed=0):
-    """Seconds of just the matrix products of one minibatch epoch of an MLP.
-
-    The minimum of ``repeats`` timed runs of :func:`floor_epoch_runner`'s
-    epoch; the parameters are that function's.
-
-    Returns
-    -------
-    seconds : float
-        Minimum time of one epoch's matrix products.
-    """
-    run = floor_epoch_runner(units, n_samples, batch_size, dtype, seed)
-    return time_best(run, budget_s=np.inf, max_calls=repeats)
-
-
 def floor_flops(units, n_samples):
-    """Floating-point operations of :func:`blas_floor_epoch`'s products for one epoch."""
+    """Floating-point operations of one epoch of :func:`floor_epoch_runner`'s products."""
     per_row = 0
     for layer, (a, b) in enumerate(zip(units[:-1], units[1:])):
         per_row += 2 * a * b * (3 if layer > 0 else 2)

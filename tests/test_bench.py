@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastmlp._profile import blas_floor_epoch, floor_flops
+from fastmlp._profile import floor_epoch_runner, floor_flops, time_best
 from fastmlp._workloads import BY_NAME, WORKLOADS, estimator_class, layer_units
 from fastmlp.bench import format_table
 
@@ -38,7 +38,7 @@ def test_quick_data_shapes():
 
 def test_blas_floor():
     units = [30, 20, 4]
-    floor = blas_floor_epoch(units, n_samples=450, batch_size=200, repeats=2)
+    floor = time_best(floor_epoch_runner(units, n_samples=450, batch_size=200))
     assert 0 < floor < 1.0
     # forward + weight gradient for each layer, error signal for all but the first
     assert floor_flops(units, 10) == 10 * (2 * 30 * 20 * 2 + 2 * 20 * 4 * 3)
