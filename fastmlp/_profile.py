@@ -93,12 +93,13 @@ def time_once(work, *args):
     return time.perf_counter() - start
 
 
-def time_best(work, budget_s=0.25, max_calls=5):
-    """Fewest seconds of a few calls ``work()`` in a row (at least one).
+def time_best(work, budget_s=0.25, max_calls=100):
+    """Fewest seconds of calls ``work()`` in a row (at least one).
 
     Calls stop after ``max_calls`` or once ``budget_s`` is spent: one call
     of a short task, such as a few milliseconds of BLAS after an idle
-    moment, also times the machine waking up.
+    moment, also times the machine waking up, and a few calls can all fall
+    in one of this shared machine's slow moments.
     """
     best = spent = time_once(work)
     calls = 1
