@@ -228,7 +228,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         m = self.h_samples_.shape[0]
         blas = min(batch_rows, m) >= R.BLAS_MIN_ROWS
         return dict(
-            G=np.empty((n_features if blas else 0, k), dtype=dtype),
+            G=np.empty((n_features, k), dtype=dtype) if blas else None,
             VV=np.empty((batch_rows + m, n_features), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),

@@ -294,17 +294,18 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
     of d) holds the negative visible sample below row ``n``, ``HH`` (n + m
     rows of k) the positive then negative hidden means, ``Pv`` (m x d), and
     ``U`` (at least m * max(d, k)). The products go through BLAS when ``G``
-    (d x k scratch) is given, else through the threaded loops above, which
-    win for small minibatches (see :data:`BLAS_MIN_ROWS`).
+    is a (d x k) scratch array, and through the threaded loops above, which
+    win for small minibatches (see :data:`BLAS_MIN_ROWS`), when it is None.
+    Numba drops the branches of the other path when it compiles for a None
+    ``G`` or an array, so a fit compiles only the path it takes.
     """
     n = rows.shape[0]
     m, k = Hs.shape
     d = Wt.shape[0]
-    blas = G.shape[0] > 0
     Hpos = HH[:n]
     Hneg = HH[n : n + m]
     Vneg = VV[n : n + m]
-    if blas:
+    if G is not None:
         if sparse:
             csr_affine(data, indices, indptr, rows, Wt, c, Hpos, LOGISTIC)
         else:
@@ -315,7 +316,7 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
         visible_means(Hs, Wt, b, Pv, n_blocks)
     fill_uniform(key, pos, U[: m * d])
     bernoulli(Pv, U, Vneg)
-    if blas:
+    if G is not None:
         affine(Vneg, Wt, c, Hneg, LOGISTIC)
     else:
         # n < 0 is a False the compiler cannot see: a literal False would
@@ -350,7 +351,7 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
             # (a saturated sigmoid) also stays 1.
             Hs[i, h] = 1.0 if (U[i * k + h] < p or p >= 1.0) else 0.0
 
-    if blas:
+    if G is not None:
         # V.T @ Hpos - Vneg.T @ Hneg as one product over the stacked rows
         # [V; Vneg] and [Hpos; -Hneg]: one GEMM of depth n + m runs about
         # twice as fast as two of depth n and m.

@@ -173,7 +173,7 @@ def test_cd_step_against_numpy(n_rows, sparse):
 
     X = sp.csr_matrix(V)
     blas = n_rows >= R.BLAS_MIN_ROWS
-    G = np.empty((d if blas else 0, k))
+    G = np.empty((d, k)) if blas else None
     with MTStream(np.random.RandomState(9)) as s:
         R.cd_step(V, X.data, X.indices, X.indptr, np.arange(n_rows), sparse, Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
