@@ -284,7 +284,7 @@ def main(argv=None):
         description="Time fastmlp against scikit-learn on the shared workload table.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and fewer epochs (whole run under a minute)")
+                        help="smaller sizes and fewer epochs (about 35 s once compiled)")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         choices=sorted(BY_NAME) + [STARTUP],
                         help="run only these workloads ('%s': the start-up measurements)"
