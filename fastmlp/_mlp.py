@@ -61,20 +61,13 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 # SciPy 1.15 deprecated L-BFGS-B's ``iprint``; passing it there only warns.
 _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15)
 
-# int32, the index dtype SciPy gives every CSR matrix whose indices fit it:
-# the kernels are compiled once per argument types, so dense input and
-# such sparse input then share one compiled copy of each (a cold compile of
-# the minibatch epoch costs about 9 s).
-_EMPTY_INT = np.empty(0, dtype=np.int32)
+# The row numbers a dense batch does not use (the kernels read them only for
+# CSR input).
+_EMPTY_INT = np.empty(0, dtype=np.intp)
 
 # Rows per block of a prediction: large enough for BLAS to run at full speed,
 # small enough that a block's hidden activations stay in cache.
 _PREDICT_BLOCK_ROWS = 2048
-
-
-def _empty_like_sparse(dtype):
-    """Placeholders for the CSR arguments of a kernel called on dense input."""
-    return np.empty(0, dtype=dtype), _EMPTY_INT, np.zeros(1, dtype=_EMPTY_INT.dtype)
 
 
 class _Input:
@@ -99,7 +92,11 @@ class _Input:
             # ascontiguousarray does not copy an array (or memmap) that is
             # already C-ordered in the right dtype.
             self.X = np.ascontiguousarray(X, dtype=dtype)
-            self.data, self.indices, self.indptr = _empty_like_sparse(dtype)
+            # None, not empty arrays: Numba then compiles the kernels for dense
+            # input without their CSR branches (it drops the code under
+            # ``data is not None`` for a None argument), which a dense fit
+            # would otherwise compile for nothing.
+            self.data = self.indices = self.indptr = None
             self.n = self.X.shape[0]
 
 
@@ -394,7 +391,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         def loss_and_grad(theta):
             # SciPy's iterate is used as the flat parameter vector directly.
             loss = K.loss_grad(
-                inp.X, inp.data, inp.indices, inp.indptr, rows, inp.sparse, n, Y, sw,
+                inp.X, inp.data, inp.indices, inp.indptr, rows, n, Y, sw,
                 has_sw, theta, grad, coef_ptr, icpt_ptr, units, acts, deltas,
                 hidden, out, loss_kind, alpha,
             )
@@ -551,7 +548,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
         def run(order, upto=K.UPDATE):
             accumulated, opt["t"] = K.stochastic_epoch(
-                inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, Y, sw, has_sw,
+                inp.X, inp.data, inp.indices, inp.indptr, Y, sw, has_sw,
                 order, batch_size, theta, grad, coef_ptr, icpt_ptr, units, hidden, out,
                 loss_kind, alpha, Xb, Yb, swb, acts, deltas, opt["solver"],
                 opt["state1"], opt["state2"], opt["hyper"], opt["t"], upto,
@@ -630,7 +627,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         width = int(self._units[1:].sum())
         acts = np.empty(min(inp.n, _PREDICT_BLOCK_ROWS) * width, dtype=dtype)
         result = np.empty((inp.n, self.n_outputs_), dtype=dtype)
-        args = (inp.X, inp.data, inp.indices, inp.indptr, inp.sparse, theta, self._coef_ptr,
+        args = (inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
                 self._icpt_ptr, self._units, acts, ACTIVATION_CODES[self.activation],
                 ACTIVATION_CODES[self.out_activation_], result)
         if not K.predict(*args, check_finite):

@@ -14,7 +14,10 @@ Storage conventions shared by every kernel here:
 * The input is either dense (``X``, C-ordered, rows ``rows`` of it gathered
   into ``Xb`` for a shuffled batch) or CSR (``data``, ``indices``,
   ``indptr``), in which case no gathered copy is made: the sparse kernels
-  read rows ``rows`` directly. Unused inputs are passed as empty arrays.
+  read rows ``rows`` directly. Dense input passes None for ``data``,
+  ``indices`` and ``indptr``, and Numba compiles the kernels for it without
+  their CSR branches (every one is under ``data is not None``); other unused
+  inputs are empty arrays.
 """
 
 import numpy as np
@@ -62,7 +65,7 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out):
 
 @jit
 def forward(
-    Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
+    Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
 ):
     """Forward pass of ``n`` rows; layer outputs land in ``acts``.
 
@@ -73,7 +76,7 @@ def forward(
     W = _weights(theta, coef_ptr, units, 0)
     b = theta[icpt_ptr[0] : icpt_ptr[1]]
     Z = _block(acts, units, n, 0)
-    if sparse:
+    if data is not None:
         csr_affine(data, indices, indptr, rows[:n], W, b, Z, kind)
     else:
         affine(Xb[:n], W, b, Z, kind)
@@ -107,7 +110,7 @@ def _param_grads(A, D, W, Gw, Gb, alpha, sw_sum):
 
 @jit
 def loss_grad(
-    Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw,
+    Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
     theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
 ):
     """Loss (with the L2 term) and its gradient over ``n`` rows, into ``grad``.
@@ -116,7 +119,7 @@ def loss_grad(
     the order of ``Xb``/``rows``. Returns the loss as a float64.
     """
     loss, _ = train_batch(
-        Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw, theta, grad, coef_ptr,
+        Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
         NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), np.intp(0),
     )
@@ -125,7 +128,7 @@ def loss_grad(
 
 @jit
 def train_batch(
-    Xb, data, indices, indptr, rows, sparse, n, Y, sw, has_sw,
+    Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
     theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
     solver, state1, state2, hyper, t,
 ):
@@ -137,7 +140,7 @@ def train_batch(
     ``(loss, t)`` with ``t`` the optimizer's new step count.
     """
     n_layers = units.shape[0] - 1
-    forward(Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr, units,
+    forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
             acts, hidden, out)
     last = n_layers - 1
     P = _block(acts, units, n, last)
@@ -169,7 +172,7 @@ def train_batch(
             np.dot(D, W.T, Dp)
             derivative(A, Dp, hidden)
             _param_grads(A, D, W, Gw, Gb, alpha, sw_sum)
-        elif sparse:
+        elif data is not None:
             csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
             _param_grads(Xb[:0], D, W, Gw, Gb, alpha, sw_sum)
         else:
@@ -228,7 +231,7 @@ GATHER, FORWARD, BACKWARD, UPDATE = 0, 1, 2, 3
 
 @jit
 def stochastic_epoch(
-    X, data, indices, indptr, sparse, Y, sw, has_sw, order, batch_size,
+    X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, grad, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
     Xb, Yb, swb, acts, deltas, solver, state1, state2, hyper, t, upto=UPDATE,
 ):
@@ -246,18 +249,18 @@ def stochastic_epoch(
         stop = min(start + batch_size, n_samples)
         n = stop - start
         rows = order[start:stop]
-        if not sparse:
+        if data is None:
             _gather_rows(X, rows, Xb)
         _gather_rows(Y, rows, Yb)
         if has_sw:
             _gather(sw, rows, swb)
         if upto == FORWARD:
-            forward(Xb, data, indices, indptr, rows, sparse, n, theta, coef_ptr, icpt_ptr,
+            forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr,
                     units, acts, hidden, out)
         if upto < BACKWARD:
             continue
         batch_loss, t = train_batch(
-            Xb, data, indices, indptr, rows, sparse, n, Yb, swb, has_sw,
+            Xb, data, indices, indptr, rows, n, Yb, swb, has_sw,
             theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
             solver if upto == UPDATE else NO_STEP, state1, state2, hyper, t,
         )
@@ -283,7 +286,7 @@ def all_finite(X):
 
 @jit
 def predict(
-    X, data, indices, indptr, sparse, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+    X, data, indices, indptr, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
     result, check_finite,
 ):
     """Network output of every input row, into ``result`` (n_samples, n_outputs).
@@ -301,7 +304,10 @@ def predict(
     again; a False can also mean a finite ``X`` overflowed, which the caller
     sorts out.
     """
-    n_total = indptr.shape[0] - 1 if sparse else X.shape[0]
+    sparse = data is not None
+    n_total = X.shape[0]
+    if data is not None:
+        n_total = indptr.shape[0] - 1
     width = 0
     for j in range(1, units.shape[0]):
         width += units[j]
@@ -322,7 +328,7 @@ def predict(
         else:
             for i in range(rows.shape[0]):
                 rows[i] = start + i
-            forward(X[start:stop] if not sparse else X, data, indices, indptr, rows, sparse,
+            forward(X[start:stop] if not sparse else X, data, indices, indptr, rows,
                     n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
         copy_into(_block(acts, units, n, last), result[start:stop])
     return True

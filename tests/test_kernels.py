@@ -221,10 +221,9 @@ class _Net:
         has_sw = sw is not None
         swa = sw if has_sw else np.empty(0, dtype=theta.dtype)
         if sp.issparse(X):
-            args = (np.empty((0, 0), theta.dtype), X.data, X.indices, X.indptr, np.arange(n), True)
+            args = (np.empty((0, 0), theta.dtype), X.data, X.indices, X.indptr, np.arange(n))
         else:
-            args = (X, np.empty(0, theta.dtype), np.empty(0, np.intp), np.zeros(1, np.intp),
-                    np.empty(0, np.intp), False)
+            args = (X, None, None, None, np.empty(0, np.intp))
         return K.loss_grad(*args, n, Y, swa, has_sw, theta, self.grad, self.coef_ptr,
                            self.icpt_ptr, self.units, acts, deltas, hidden, out, loss_kind,
                            alpha)
@@ -289,7 +288,7 @@ def test_epoch_equals_batches_of_loss_grad_and_steps():
     vel = np.zeros_like(net.theta)
     width = 8
     acc, t = K.stochastic_epoch(
-        X, np.empty(0), np.empty(0, np.intp), np.zeros(1, np.intp), False, Y, np.empty(0),
+        X, None, None, None, Y, np.empty(0),
         False, order, bs, net.theta, net.grad, net.coef_ptr, net.icpt_ptr, net.units,
         TANH, IDENTITY, SQUARED_ERROR, 1e-3, np.empty((bs, 4)), np.empty((bs, 2)),
         np.empty(0), np.empty(bs * width), np.empty(bs * width), SGD, vel, np.empty(0),
