@@ -43,9 +43,8 @@ class _Rows:
             self.X = np.empty((0, X.shape[1]), dtype=dtype)
         else:
             self.X = np.ascontiguousarray(X, dtype=dtype)
-            self.data = np.empty(0, dtype=dtype)
-            self.indices = np.empty(0, dtype=np.int32)
-            self.indptr = np.zeros(1, dtype=np.int32)
+            # None: the kernels are then compiled without their CSR branches.
+            self.data = self.indices = self.indptr = None
 
     def rows(self):
         return np.arange(self.n if self.sparse else 0, dtype=np.intp)
@@ -248,7 +247,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         with MTStream(rng) as stream:
             for iteration in range(1, n_iter + 1):
                 R.cd_epoch(
-                    rows.X, rows.data, rows.indices, rows.indptr, rows.sparse, rows.n,
+                    rows.X, rows.data, rows.indices, rows.indptr, rows.n,
                     batch_size, float(self.learning_rate), Wt, b, c, Hs,
                     stream.key, stream.pos, n_blocks=numba.get_num_threads(), **bufs,
                 )

@@ -17,7 +17,6 @@ import numpy as np
 from numba import prange
 
 from ._activations import (
-    IDENTITY,
     LOGISTIC,
     _logistic,
     affine,
@@ -120,7 +119,7 @@ def _dot(x, y):
 
 
 @pjit
-def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
+def hidden_means(V, data, indices, indptr, rows, Wt, c, H, n_blocks):
     """``H = sigmoid(V @ Wt + c)``, skipping the zero entries of ``V``.
 
     RBM inputs and samples are mostly zeros and ones, and a minibatch has
@@ -136,7 +135,7 @@ def hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, H, n_blocks):
         for i in range(t * n // nb, (t + 1) * n // nb):
             for h in range(k):
                 H[i, h] = c[h]
-            if sparse:
+            if data is not None:
                 r = rows[i]
                 for p in range(indptr[r], indptr[r + 1]):
                     _axpy(data[p], indices[p], Wt, H, i)
@@ -239,7 +238,7 @@ def visible_means(Hs, Wt, b, P, n_blocks):
 
 
 @pjit
-def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_blocks):
+def cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks):
     """``Wt += step * (V.T @ Hpos - Vneg.T @ Hneg)``, skipping zero inputs.
 
     ``Hpos`` and ``Hneg`` are ``HH[:n]`` and the ``len(Vneg)`` rows after
@@ -251,7 +250,7 @@ def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_
     for t in prange(nb):
         j0 = t * d // nb
         j1 = (t + 1) * d // nb
-        if sparse:
+        if data is not None:
             for i in range(n):
                 r = rows[i]
                 for p in range(indptr[r], indptr[r + 1]):
@@ -261,7 +260,7 @@ def cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_
         # Both phases' updates of row j while it is in cache; each element
         # sees the same additions, positive phase first (-step * v is
         # -(step * v) exactly). Sparse input did its positive phase above.
-        Vpos = V[:0] if sparse else V
+        Vpos = V if data is None else V[:0]
         for j in range(j0, j1):
             _axpy_selected(Vpos, step, Vneg, -step, n, j, HH, Wt, j)
 
@@ -284,7 +283,7 @@ def _bias_step(bias, step, acc, A, B):
 
 
 @jit
-def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, VV, HH, Pv, U,
+def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, Pv, U,
             n_blocks, G):
     """One PCD-1 update on the ``n = len(rows)`` rows ``V`` (dense) or ``rows`` of a CSR matrix.
 
@@ -306,22 +305,22 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
     Hneg = HH[n : n + m]
     Vneg = VV[n : n + m]
     if G is not None:
-        if sparse:
+        if data is not None:
             csr_affine(data, indices, indptr, rows, Wt, c, Hpos, LOGISTIC)
         else:
             affine(V, Wt, c, Hpos, LOGISTIC)
         affine(Hs, Wt.T, b, Pv, LOGISTIC)
     else:
-        hidden_means(V, data, indices, indptr, rows, sparse, Wt, c, Hpos, n_blocks)
+        hidden_means(V, data, indices, indptr, rows, Wt, c, Hpos, n_blocks)
         visible_means(Hs, Wt, b, Pv, n_blocks)
     fill_uniform(key, pos, U[: m * d])
     bernoulli(Pv, U, Vneg)
     if G is not None:
         affine(Vneg, Wt, c, Hneg, LOGISTIC)
     else:
-        # n < 0 is a False the compiler cannot see: a literal False would
-        # compile a second copy of this parallel kernel (1.9 s, cold).
-        hidden_means(Vneg, data, indices, indptr, rows, n < 0, Wt, c, Hneg, n_blocks)
+        # The negative sample is dense: no CSR parts (in a dense fit, the
+        # same compiled copy as the positive phase's call).
+        hidden_means(Vneg, None, None, None, rows, Wt, c, Hneg, n_blocks)
 
     step = cast_like(lr, Wt)
     # Bias steps first: they read the pre-update samples only. The chain
@@ -334,12 +333,12 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
     col = Pv[0]  # one row of scratch holds the visible column sums
     for j in range(d):
         col[j] = 0.0
-    if sparse:
+    if data is not None:
         for i in range(n):
             r = rows[i]
             for p in range(indptr[r], indptr[r + 1]):
                 col[indices[p]] += data[p]
-    _bias_step(b, step, col, V[:0] if sparse else V, Vneg)
+    _bias_step(b, step, col, V if data is None else V[:0], Vneg)
 
     # The chain's next sample reads only Hneg; drawing it before the weight
     # step keeps the stream's order and frees Hneg for the product below.
@@ -359,7 +358,7 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
             for h in range(k):
                 Hneg[i, h] = -Hneg[i, h]
         Vpos = VV[:n]
-        if sparse:
+        if data is not None:
             Vpos[:, :] = 0.0
             for i in range(n):
                 r = rows[i]
@@ -372,12 +371,12 @@ def cd_step(V, data, indices, indptr, rows, sparse, Wt, b, c, Hs, lr, key, pos, 
             for h in range(k):
                 Wt[j, h] += step * G[j, h]
     else:
-        cd_weights(V, data, indices, indptr, rows, sparse, HH, n, Vneg, Wt, step, n_blocks)
+        cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks)
 
 
 @jit
 def cd_epoch(
-    X, data, indices, indptr, sparse, n_samples, batch_size, learning_rate,
+    X, data, indices, indptr, n_samples, batch_size, learning_rate,
     Wt, b, c, Hs, key, pos, VV, HH, Pv, U, rows, n_blocks, G,
 ):
     """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
@@ -386,8 +385,8 @@ def cd_epoch(
         n = stop - start
         for i in range(n):
             rows[i] = start + i
-        V = X[start:stop] if not sparse else X
-        cd_step(V, data, indices, indptr, rows[:n], sparse, Wt, b, c, Hs,
+        V = X[start:stop] if data is None else X
+        cd_step(V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
                 learning_rate / n, key, pos, VV, HH, Pv, U, n_blocks, G)
 
 
@@ -421,12 +420,3 @@ def pseudo_likelihood(Z, vb, Wt, b, flip, out):
             fe -= _softplus(z)
             fe_flip -= _softplus(z + delta * Wt[j, h])
         out[i] = -d * _softplus(-(fe_flip - fe))
-
-
-@jit
-def hidden_preactivations(V, data, indices, indptr, rows, sparse, Wt, c, Z):
-    """``Z = V @ Wt + c`` (no activation) for dense ``V`` or CSR rows."""
-    if sparse:
-        csr_affine(data, indices, indptr, rows, Wt, c, Z, IDENTITY)
-    else:
-        affine(V, Wt, c, Z, IDENTITY)

@@ -146,7 +146,8 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
     H = np.full((m, k), np.nan)
     X = sp.csr_matrix(V)
     for sparse in (False, True):
-        R.hidden_means(V, X.data, X.indices, X.indptr, np.arange(m), sparse, Wt, c, H, n_blocks)
+        csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
+        R.hidden_means(V, *csr, np.arange(m), Wt, c, H, n_blocks)
         np.testing.assert_allclose(H, sig(V @ Wt + c), rtol=1e-13)
 
 
@@ -175,7 +176,8 @@ def test_cd_step_against_numpy(n_rows, sparse):
     blas = n_rows >= R.BLAS_MIN_ROWS
     G = np.empty((d, k)) if blas else None
     with MTStream(np.random.RandomState(9)) as s:
-        R.cd_step(V, X.data, X.indices, X.indptr, np.arange(n_rows), sparse, Wt, b, c, Hs,
+        csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
+        R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
                   np.empty((m, d)), np.empty(m * d), 2, G)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
