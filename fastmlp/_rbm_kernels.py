@@ -9,6 +9,12 @@ c)`` and visible means ``sigmoid(H @ Wt.T + b)``.
 Uniforms come from the MT19937 stream of the estimator's ``RandomState``
 (:mod:`fastmlp._mt19937`) in scikit-learn's order: per minibatch, first one
 per visible unit of the negative chain, then one per hidden unit.
+
+Input is dense ``V`` with None for the CSR parts ``data``, ``indices``,
+``indptr``, or those parts with the rows ``rows`` to read. Every CSR branch
+is under ``data is not None``, which Numba removes when it compiles for a
+None: a dense fit compiles no CSR code (likewise ``G`` picks BLAS or the
+threaded loops in :func:`cd_step`).
 """
 
 import math
