@@ -56,3 +56,40 @@ def _cast_like_overload(x, like):
         return target(x)
 
     return impl
+
+
+_blas = None
+
+
+def _blas_controller():
+    # Made once: finding the loaded libraries takes milliseconds, asking one
+    # of them its thread count microseconds. The BLAS Numba calls (SciPy's)
+    # is loaded by then, since the kernel modules import it.
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
+
+
+def worker_threads():
+    """Threads fastmlp's own parallel loops may use now.
+
+    Numba's thread count (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``),
+    and no more than the BLAS may use (``threadpoolctl`` limits), so that a
+    limit set on either is obeyed.
+    """
+    threads = numba.get_num_threads()
+    for lib in _blas_controller().lib_controllers:
+        threads = min(threads, lib.num_threads)
+    return max(1, threads)
+
+
+def single_threaded_blas():
+    """Context in which BLAS runs in the calling thread only.
+
+    For kernels that call BLAS from inside their own parallel loops: BLAS
+    threads of its own would compete with those loops for the cores.
+    """
+    return _blas_controller().limit(limits=1)

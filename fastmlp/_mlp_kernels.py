@@ -21,6 +21,7 @@ Storage conventions shared by every kernel here:
 """
 
 import numpy as np
+from numba import prange
 
 from ._activations import (
     affine,
@@ -30,7 +31,7 @@ from ._activations import (
     csr_transpose_dot,
     derivative,
 )
-from ._config import cast_like, jit
+from ._config import cast_like, jit, pjit
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step
 
@@ -83,29 +84,110 @@ def forward(
     _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
 
 
-@jit
-def _param_grads(A, D, W, Gw, Gb, alpha, sw_sum):
-    """Finish layer gradients: ``Gw = (A.T @ D + alpha W) / s`` and ``Gb = sum(D) / s``.
 
-    ``A`` has 0 rows when the caller has already written ``A.T @ D`` into
-    ``Gw`` (sparse input layer).
+@jit
+def batch_gradient(
+    Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
+    theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
+    finish, alpha, solver, state1, state2, hyper, lr_t,
+):
+    """Forward and backward over ``n`` rows, the gradient into ``G``.
+
+    For every layer ``G`` receives ``A.T @ D`` (weights) and ``D.sum(0)``
+    (biases). Without ``finish`` these raw sums stay as they are, so that
+    the sums of several row blocks can be added up before
+    :func:`finish_gradient`. With ``finish`` each layer's gradient is
+    finished (L2 term, division by the rows' weight) and, unless ``solver``
+    is NO_STEP, stepped with ``lr_t`` as soon as it is final, while it is
+    still in cache: the error signal sent to the layer below is computed
+    before the layer's weights change. ``Y[:n]`` and ``sw[:n]`` are the
+    targets and weights of the rows, in the order of ``Xb``/``rows``.
+
+    Returns ``(mean loss of the rows, sum of their weights, sum of squared
+    weights)``, the last 0 without ``finish``.
     """
-    if A.shape[0] > 0:
-        np.dot(A.T, D, Gw)
-    p, k = Gw.shape
+    n_layers = units.shape[0] - 1
+    forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+            acts, hidden, out)
+    last = n_layers - 1
+    P = _block(acts, units, n, last)
+    Yn = Y[:n]
+    swn = sw[:n]
+    loss = loss_value(P, Yn, swn, has_sw, loss_kind)
+    if has_sw:
+        sw_sum = 0.0
+        for i in range(n):
+            sw_sum += swn[i]
+    else:
+        sw_sum = float(n)
+
+    output_delta(P, Yn, swn, has_sw, _block(deltas, units, n, last))
+    n_weights = coef_ptr[n_layers]
+    squares = 0.0
+    for layer in range(last, -1, -1):
+        D = _block(deltas, units, n, layer)
+        Gw = _weights(G, coef_ptr, units, layer)
+        if layer > 0:
+            # The error signal for the layer below, from weights that no
+            # step has changed yet.
+            A = _block(acts, units, n, layer - 1)
+            Dp = _block(deltas, units, n, layer - 1)
+            np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
+            derivative(A, Dp, hidden)
+            np.dot(A.T, D, Gw)
+        elif data is not None:
+            csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
+        else:
+            np.dot(Xb[:n].T, D, Gw)
+        Gb = G[icpt_ptr[layer] : icpt_ptr[layer + 1]]
+        k = Gb.shape[0]
+        for j in range(k):
+            Gb[j] = 0.0
+        for i in range(n):
+            for j in range(k):
+                Gb[j] += D[i, j]
+        if finish:
+            G2 = G.reshape((1, G.shape[0]))
+            for start, stop in ((coef_ptr[layer], coef_ptr[layer + 1]),
+                                (icpt_ptr[layer], icpt_ptr[layer + 1])):
+                squares += finish_gradient(G2, 1, theta, n_weights, alpha, sw_sum, start,
+                                           stop)
+                if solver != NO_STEP:
+                    apply_step(solver, theta, G, state1, state2, hyper, lr_t, start, stop)
+    return loss, sw_sum, squares
+
+
+@jit
+def finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum, start, stop):
+    """``G[0, start:stop]`` = the gradient there, from the raw sums of ``G[:n_parts]``.
+
+    Adds the parts, then the L2 term ``alpha * theta`` for weights (the
+    first ``n_weights`` entries), and divides by the rows' weight ``sw_sum``:
+    ``(A.T @ D + alpha W) / s`` and ``D.sum(0) / s``, scikit-learn's
+    arithmetic. Returns the sum of squares of the weights in the range, for
+    the loss's L2 term.
+    """
     # Scalars in the array dtype keep float32 loops in float32 (vectorised).
-    a = cast_like(alpha, Gw)
-    s = cast_like(sw_sum, Gw)
-    for i in range(p):
-        for j in range(k):
-            Gw[i, j] = (Gw[i, j] + a * W[i, j]) / s
-    for j in range(k):
-        Gb[j] = 0.0
-    for i in range(D.shape[0]):
-        for j in range(k):
-            Gb[j] += D[i, j]
-    for j in range(k):
-        Gb[j] /= s
+    a = cast_like(alpha, theta)
+    s = cast_like(sw_sum, theta)
+    # Loops over whole slices, one per part and per kind of entry: the
+    # compiler left scalar a loop over range(start, stop) (4x slower), a
+    # loop over the parts inside, and a float64 sum of squares.
+    split = min(max(start, n_weights), stop)
+    g = G[0, start:stop]
+    for q in range(1, n_parts):
+        other = G[q, start:stop]
+        for i in range(g.shape[0]):
+            g[i] += other[i]
+    gw = G[0, start:split]
+    w = theta[start:split]
+    squares = float(np.dot(w, w)) if split > start else 0.0
+    for i in range(gw.shape[0]):
+        gw[i] = (gw[i] + a * w[i]) / s
+    gb = G[0, split:stop]
+    for i in range(gb.shape[0]):
+        gb[i] /= s
+    return squares
 
 
 @jit
@@ -118,72 +200,12 @@ def loss_grad(
     ``Y[:n]`` and ``sw[:n]`` are the targets and weights of those rows, in
     the order of ``Xb``/``rows``. Returns the loss as a float64.
     """
-    loss, _ = train_batch(
+    loss, sw_sum, squares = batch_gradient(
         Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
-        icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
-        NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), np.intp(0),
+        icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
+        True, alpha, NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0,
     )
-    return loss
-
-
-@jit
-def train_batch(
-    Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
-    theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
-    solver, state1, state2, hyper, t,
-):
-    """Forward, backward and (unless ``solver`` is NO_STEP) one optimizer step.
-
-    Each layer is stepped as soon as its gradient is final, while that
-    gradient is still in cache; the error signal sent to the layer below is
-    computed from the layer's weights before they change. Returns
-    ``(loss, t)`` with ``t`` the optimizer's new step count.
-    """
-    n_layers = units.shape[0] - 1
-    forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-            acts, hidden, out)
-    last = n_layers - 1
-    P = _block(acts, units, n, last)
-    Yn = Y[:n]
-    swn = sw[:n]
-    loss = loss_value(P, Yn, swn, has_sw, loss_kind)
-
-    if has_sw:
-        sw_sum = 0.0
-        for i in range(n):
-            sw_sum += swn[i]
-    else:
-        sw_sum = float(n)
-    # The L2 penalty as one BLAS dot over every weight (biases excluded).
-    coefs = theta[: coef_ptr[n_layers]]
-    loss += 0.5 * alpha * np.dot(coefs, coefs) / sw_sum
-    t, lr_t = begin_step(solver, hyper, t)
-
-    D = _block(deltas, units, n, last)
-    output_delta(P, Yn, swn, has_sw, D)
-    for layer in range(last, -1, -1):
-        W = _weights(theta, coef_ptr, units, layer)
-        D = _block(deltas, units, n, layer)
-        Gw = _weights(grad, coef_ptr, units, layer)
-        Gb = grad[icpt_ptr[layer] : icpt_ptr[layer + 1]]
-        if layer > 0:
-            A = _block(acts, units, n, layer - 1)
-            Dp = _block(deltas, units, n, layer - 1)
-            np.dot(D, W.T, Dp)
-            derivative(A, Dp, hidden)
-            _param_grads(A, D, W, Gw, Gb, alpha, sw_sum)
-        elif data is not None:
-            csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
-            _param_grads(Xb[:0], D, W, Gw, Gb, alpha, sw_sum)
-        else:
-            _param_grads(Xb[:n], D, W, Gw, Gb, alpha, sw_sum)
-        if solver != NO_STEP:
-            apply_step(solver, theta, grad, state1, state2, hyper, lr_t,
-                       coef_ptr[layer], coef_ptr[layer + 1])
-            apply_step(solver, theta, grad, state1, state2, hyper, lr_t,
-                       icpt_ptr[layer], icpt_ptr[layer + 1])
-    return loss, t
-
+    return loss + 0.5 * alpha * squares / sw_sum
 
 # Elements (4 to 8 MB) above which the rows gathered are taken to come from
 # main memory rather than a cache.
@@ -223,48 +245,154 @@ def _gather(src, rows, dst):
         dst[i] = src[rows[i]]
 
 
-# How far stochastic_epoch goes with each batch: production runs every
-# phase; the profiler (fastmlp._profile) runs shorter prefixes and attributes
-# the differences in time to each phase.
+
+
+# How far an epoch goes with each batch: production runs every phase; the
+# profiler (fastmlp._profile) runs shorter prefixes and attributes the
+# differences in time to each phase.
 GATHER, FORWARD, BACKWARD, UPDATE = 0, 1, 2, 3
+
+# Columns of the per-part results ``part`` of the epoch kernels.
+_LOSS, _SW_SUM, _SQUARES = 0, 1, 2
+
+
+@jit
+def _row_part(
+    q, n_parts, rows, X, data, indices, indptr, Y, sw, has_sw,
+    theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind,
+    Xb, Yb, swb, acts, deltas, part, upto, finish, alpha, solver, state1, state2,
+    hyper, lr_t,
+):
+    """Part ``q`` of ``n_parts`` of a batch's rows: gather, forward, backward.
+
+    Works in part ``q``'s own buffers (``Xb[q]``, ``acts[q]``, ``G[q]`` ...)
+    and leaves what :func:`batch_gradient` returns in ``part[q]``.
+    """
+    n = rows.shape[0]
+    r0 = q * n // n_parts
+    r1 = (q + 1) * n // n_parts
+    rq = rows[r0:r1]
+    if data is None:
+        _gather_rows(X, rq, Xb[q])
+    _gather_rows(Y, rq, Yb[q])
+    if has_sw:
+        _gather(sw, rq, swb[q])
+    if upto == FORWARD:
+        forward(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
+                units, acts[q], hidden, out)
+    if upto >= BACKWARD:
+        part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
+            Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
+            G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
+            finish, alpha, solver, state1, state2, hyper, lr_t,
+        )
+
+
+@jit
+def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
+                solver, state1, state2, hyper, lr_t, part):
+    """Part ``q`` of ``n_threads`` of the parameters: finish the gradient, step."""
+    size = theta.shape[0]
+    start = q * size // n_threads
+    stop = (q + 1) * size // n_threads
+    part[q, _SQUARES] = finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum,
+                                        start, stop)
+    if solver != NO_STEP:
+        apply_step(solver, theta, G[0], state1, state2, hyper, lr_t, start, stop)
+
+
+@jit
+def _batch_loss(part, n_parts, n_threads, alpha):
+    """The batch's loss, L2 term included, from the parts' results."""
+    sw_sum = 0.0
+    for q in range(n_parts):
+        sw_sum += part[q, _SW_SUM]
+    if n_parts == 1:
+        loss = part[0, _LOSS]
+    else:
+        loss = 0.0
+        for q in range(n_parts):
+            loss += part[q, _LOSS] * part[q, _SW_SUM]
+        loss /= sw_sum
+    squares = 0.0
+    for q in range(n_threads):
+        squares += part[q, _SQUARES]
+    return loss + 0.5 * alpha * squares / sw_sum
 
 
 @jit
 def stochastic_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
-    theta, grad, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
-    Xb, Yb, swb, acts, deltas, solver, state1, state2, hyper, t, upto=UPDATE,
+    theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
+    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, upto=UPDATE,
 ):
-    """One pass over the rows in ``order`` by minibatches of ``batch_size``.
+    """One pass over the rows in ``order`` by minibatches of ``batch_size``, one thread.
 
-    Each batch is gathered (dense ``X``, ``Y``, ``sw`` into ``Xb``, ``Yb``,
-    ``swb``), forwarded, back-propagated and followed by one optimizer step on
-    ``theta``; ``upto`` stops each batch after an earlier phase (profiling
-    only). Returns ``(sum over batches of batch loss * batch rows, t)`` where
-    ``t`` is the optimizer's step count afterwards.
+    Each batch is gathered (dense ``X``, ``Y``, ``sw`` into ``Xb[0]``,
+    ``Yb[0]``, ``swb[0]``), forwarded, back-propagated and followed by one
+    optimizer step on ``theta``, the gradient in ``G[0]``, each layer
+    stepped as soon as its gradient is final; ``upto`` stops each batch
+    after an earlier phase (profiling only). The products use BLAS's own
+    threads. Returns ``(sum over batches of batch loss * batch rows, t)``
+    where ``t`` is the optimizer's step count afterwards.
     """
     n_samples = order.shape[0]
+    step = solver if upto == UPDATE else NO_STEP
     accumulated = 0.0
     for start in range(0, n_samples, batch_size):
-        stop = min(start + batch_size, n_samples)
-        n = stop - start
-        rows = order[start:stop]
-        if data is None:
-            _gather_rows(X, rows, Xb)
-        _gather_rows(Y, rows, Yb)
-        if has_sw:
-            _gather(sw, rows, swb)
-        if upto == FORWARD:
-            forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr,
-                    units, acts, hidden, out)
+        rows = order[start : min(start + batch_size, n_samples)]
+        t_next, lr_t = begin_step(step, hyper, t)
+        _row_part(0, 1, rows, X, data, indices, indptr, Y, sw, has_sw, theta, G,
+                  coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
+                  acts, deltas, part, upto, True, alpha, step, state1, state2, hyper, lr_t)
         if upto < BACKWARD:
             continue
-        batch_loss, t = train_batch(
-            Xb, data, indices, indptr, rows, n, Yb, swb, has_sw,
-            theta, grad, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha,
-            solver if upto == UPDATE else NO_STEP, state1, state2, hyper, t,
-        )
-        accumulated += batch_loss * n
+        t = t_next
+        accumulated += _batch_loss(part, 1, 1, alpha) * rows.shape[0]
+    return accumulated, t
+
+
+@pjit
+def parallel_epoch(
+    X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
+    theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
+    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, upto=UPDATE,
+):
+    """:func:`stochastic_epoch` with each batch split between ``len(G)`` threads.
+
+    Each thread gathers, forwards and back-propagates its share of the
+    batch's rows in its own buffers, its products in single-threaded BLAS
+    (the caller limits BLAS to one thread: its own threads would fight
+    these for the cores); then each adds up the threads' gradient sums,
+    finishes the gradient and steps its share of the parameters. The
+    gather, the elementwise work and the optimizer step are split in two as
+    well, where BLAS threads split only the products. The threads' sums are
+    added in another order than one pass over the batch would add them, so
+    results differ from :func:`stochastic_epoch`'s in the last bits.
+    """
+    n_threads = G.shape[0]
+    n_weights = coef_ptr[units.shape[0] - 1]
+    n_samples = order.shape[0]
+    step = solver if upto == UPDATE else NO_STEP
+    accumulated = 0.0
+    for start in range(0, n_samples, batch_size):
+        rows = order[start : min(start + batch_size, n_samples)]
+        n_parts = min(n_threads, rows.shape[0])
+        for q in prange(n_parts):
+            _row_part(q, n_parts, rows, X, data, indices, indptr, Y, sw, has_sw, theta,
+                      G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
+                      acts, deltas, part, upto, False, alpha, NO_STEP, state1, state2,
+                      hyper, 0.0)
+        if upto < BACKWARD:
+            continue
+        sw_sum = 0.0
+        for q in range(n_parts):
+            sw_sum += part[q, _SW_SUM]
+        t, lr_t = begin_step(step, hyper, t)
+        for q in prange(n_threads):
+            _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
+                        step, state1, state2, hyper, lr_t, part)
+        accumulated += _batch_loss(part, n_parts, n_threads, alpha) * rows.shape[0]
     return accumulated, t
 
 

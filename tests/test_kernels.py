@@ -272,36 +272,77 @@ def test_sparse_input_gives_dense_loss_and_gradient(dtype, rtol):
     np.testing.assert_allclose(net.grad, g_dense, rtol=rtol * 10, atol=rtol)
 
 
-def test_epoch_equals_batches_of_loss_grad_and_steps():
-    """stochastic_epoch = gather + loss_grad + sgd step per batch, done by hand."""
+def _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel):
+    """One call of ``epoch`` with per-thread buffers as the estimator makes them."""
+    n_out = Y.shape[1]
+    rows = -(-bs // n_threads)
+    width = int(net.units[1:].sum())
+    has_sw = sw is not None
+    if sp.issparse(X):
+        inputs = (np.empty((0, 0)), X.data, X.indices, X.indptr)
+        Xb = np.empty((n_threads, 0, X.shape[1]))
+    else:
+        inputs = (X, None, None, None)
+        Xb = np.empty((n_threads, rows, X.shape[1]))
+    from fastmlp._optimizers import SGD
+
+    return epoch(
+        *inputs, Y, sw if has_sw else np.empty(0), has_sw, order, bs, net.theta,
+        np.empty((n_threads, net.theta.size)), net.coef_ptr, net.icpt_ptr, net.units,
+        TANH, IDENTITY, SQUARED_ERROR, 1e-3, Xb, np.empty((n_threads, rows, n_out)),
+        np.empty((n_threads, rows if has_sw else 0)), np.empty((n_threads, rows * width)),
+        np.empty((n_threads, rows * width)), np.empty((n_threads, 3)), SGD, vel,
+        np.empty(0), hyper, 0,
+    )
+
+
+@pytest.mark.parametrize(
+    "epoch, n_threads",
+    [(K.stochastic_epoch, 1), (K.parallel_epoch, 1), (K.parallel_epoch, 2),
+     (K.parallel_epoch, 3)],
+)
+@pytest.mark.parametrize("with_sw", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_epoch_equals_batches_of_loss_grad_and_steps(epoch, n_threads, with_sw, sparse):
+    """An epoch = gather + loss_grad + sgd step per batch, done by hand.
+
+    23 rows by batches of 5 leave a last batch of 3: with three threads its
+    rows split unevenly, and with more threads than rows some have none.
+    """
     rng = np.random.RandomState(4)
     n, bs = 23, 5
     X = rng.randn(n, 4)
+    if sparse:
+        X[rng.rand(n, 4) < 0.5] = 0.0
+        X = sp.csr_matrix(X)
     Y = rng.randn(n, 2)
+    sw = rng.rand(n) + 0.5 if with_sw else None
     order = rng.permutation(n)
     net = _Net([4, 6, 2], seed=5)
     ref = _Net([4, 6, 2], seed=5)
-    from fastmlp._optimizers import N_HYPER, SGD, LR, MOMENTUM, NESTEROV
+    from fastmlp._optimizers import LR, MOMENTUM, N_HYPER, NESTEROV
 
     hyper = np.zeros(N_HYPER)
     hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] = 0.05, 0.9, 1.0
     vel = np.zeros_like(net.theta)
-    width = 8
-    acc, t = K.stochastic_epoch(
-        X, None, None, None, Y, np.empty(0),
-        False, order, bs, net.theta, net.grad, net.coef_ptr, net.icpt_ptr, net.units,
-        TANH, IDENTITY, SQUARED_ERROR, 1e-3, np.empty((bs, 4)), np.empty((bs, 2)),
-        np.empty(0), np.empty(bs * width), np.empty(bs * width), SGD, vel, np.empty(0),
-        hyper, 0,
-    )
+    if n_threads > 1:
+        from fastmlp._config import single_threaded_blas
+
+        with single_threaded_blas():
+            acc, t = _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel)
+    else:
+        acc, t = _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel)
     ref_vel = np.zeros_like(ref.theta)
     expected = 0.0
     for start in range(0, n, bs):
         rows = order[start : start + bs]
-        loss = ref.loss_grad(X[rows], Y[rows], None, TANH, IDENTITY, SQUARED_ERROR, 1e-3)
+        loss = ref.loss_grad(X[rows], Y[rows], None if sw is None else sw[rows], TANH,
+                             IDENTITY, SQUARED_ERROR, 1e-3)
         expected += loss * len(rows)
         ref.theta, ref_vel = naive.sgd(ref.theta, ref.grad, ref_vel, 0.05, 0.9, True)
     assert t == 0
+    # Threads add their row blocks' sums in another order than one pass
+    # over the batch: last-bit differences, well inside 1e-12.
     np.testing.assert_allclose(acc, expected, rtol=1e-12)
     np.testing.assert_allclose(net.theta, ref.theta, rtol=1e-12)
 

@@ -106,3 +106,55 @@ def test_rbm_result_does_not_depend_on_the_thread_count():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(single.components_, default.components_)
     np.testing.assert_array_equal(single.h_samples_, default.h_samples_)
+
+
+def test_worker_threads_obey_numba_and_threadpoolctl():
+    from fastmlp._config import worker_threads
+
+    before = numba.get_num_threads()
+    assert 1 <= worker_threads() <= before
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert worker_threads() == 1
+    numba.set_num_threads(1)
+    try:
+        assert worker_threads() == 1
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_batches_split_between_threads_give_the_single_thread_model(sparse):
+    """A fit whose batches are split between threads matches the one-thread fit.
+
+    Also: BLAS, limited to one thread while the threads run, gets its own
+    limit back afterwards.
+    """
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(2)
+    X = rng.rand(500, 30)
+    y = rng.randint(3, size=500)
+    if sparse:
+        X[X < 0.7] = 0.0
+        X = sp.csr_matrix(X)
+    params = dict(hidden_layer_sizes=(20, 10), max_iter=5, batch_size=64, random_state=0)
+    before = numba.get_num_threads()
+    blas = sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    from fastmlp._config import worker_threads
+
+    numba.set_num_threads(2)
+    try:
+        if worker_threads() < 2:
+            pytest.skip("BLAS is limited to one thread here")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            split = MLPClassifier(**params).fit(X, y)
+            numba.set_num_threads(1)
+            single = MLPClassifier(**params).fit(X, y)
+    finally:
+        numba.set_num_threads(before)
+    assert sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas") == blas
+    np.testing.assert_allclose(split.loss_curve_, single.loss_curve_, rtol=1e-12)
+    for a, b in zip(split.coefs_ + split.intercepts_, single.coefs_ + single.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
