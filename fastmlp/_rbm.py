@@ -232,6 +232,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
             U=np.empty(m * max(n_features, k), dtype=np.float64),
+            S=np.empty((0 if blas else R.FEATURE_BLOCKS, batch_rows + m, k), dtype=dtype),
             rows=np.empty(batch_rows, dtype=np.intp),
         )
 

@@ -35,9 +35,15 @@ from ._mt19937 import fill_uniform
 
 # Minibatches of at least this many rows use BLAS for the products; smaller
 # ones use the zero-skipping threaded loops. Whole epochs on 784 x 256
-# binary images (AVX2, 2 cores), loops against BLAS: 0.89x the time at 64
-# rows, 0.97x at 100 and 128, 1.08x at 160.
-BLAS_MIN_ROWS = 128
+# binary images, BLAS against loops: 1.18x the time at 32 rows, 1.01x at
+# 64, 0.87x at 100 (Xeon with AVX-512, 2 cores; on an AVX2 EPYC the loops
+# won up to about 140 rows).
+BLAS_MIN_ROWS = 64
+
+# Blocks of features whose sums cd_means adds up apart (the result
+# depends on it, not on the thread count). A multiple of the usual thread
+# count, so that each thread reads the rows of the weights it updates.
+FEATURE_BLOCKS = 4
 
 
 @jit
@@ -56,7 +62,7 @@ _NO_ROW = np.intp(0)
 # The helpers below take whole 2-D arrays and row numbers rather than row
 # views: each view passed costs a reference-count update, and the four-way
 # axpy over 784 x 256 weights ran at 7.7 GFMA/s with row numbers against
-# 4.1 with views (one thread; in hidden_means, 7% faster).
+# 4.1 with views (one thread; in the hidden sums, 7% faster).
 
 
 @jit
@@ -124,32 +130,30 @@ def _dot(x, y):
     return s
 
 
-@pjit
-def hidden_means(V, data, indices, indptr, rows, Wt, c, H, n_blocks):
-    """``H = sigmoid(V @ Wt + c)``, skipping the zero entries of ``V``.
+@jit
+def _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S, r0):
+    """``S[r0 + i] = V[i, j0:j1] @ Wt[j0:j1]`` for every row ``i``, skipping zeros.
 
     RBM inputs and samples are mostly zeros and ones, and a minibatch has
     few rows: adding up the rows of ``Wt`` that the non-zero inputs select
-    does a fraction of a dense product's work. The rows of ``V`` are split
-    into ``n_blocks`` blocks, one per thread. ``V`` is dense, or the CSR
+    does a fraction of a dense product's work. ``V`` is dense, or the CSR
     rows ``rows``.
     """
-    n, k = H.shape
+    n = rows.shape[0] if data is not None else V.shape[0]
+    k = S.shape[1]
     one = cast_like(1.0, Wt)
-    nb = max(1, min(n_blocks, n))
-    for t in prange(nb):
-        for i in range(t * n // nb, (t + 1) * n // nb):
-            for h in range(k):
-                H[i, h] = c[h]
-            if data is not None:
-                r = rows[i]
-                for p in range(indptr[r], indptr[r + 1]):
-                    _axpy(data[p], indices[p], Wt, H, i)
-            else:
-                # 1 * v is exact: the same sums as adding v * Wt[j] directly.
-                _axpy_selected(V.T, one, V.T[:0], one, _NO_ROW, i, Wt, H, i)
-            for h in range(k):
-                H[i, h] = _logistic(H[i, h])
+    for i in range(n):
+        for h in range(k):
+            S[r0 + i, h] = 0.0
+        if data is not None:
+            r = rows[i]
+            for p in range(indptr[r], indptr[r + 1]):
+                j = indices[p]
+                if j0 <= j < j1:
+                    _axpy(data[p], j, Wt, S, r0 + i)
+        else:
+            # 1 * v is exact: the same sums as adding v * Wt[j] directly.
+            _axpy_selected(V.T[j0:j1], one, V.T[:0], one, _NO_ROW, i, Wt[j0:j1], S, r0 + i)
 
 
 @jit(fastmath={"reassoc", "contract"})
@@ -199,48 +203,102 @@ def _dot8(A, i, W, j, out):
     out[i + 3, j + 1] += s7
 
 
-@pjit
-def visible_means(Hs, Wt, b, P, n_blocks):
-    """``P = sigmoid(Hs @ Wt.T + b)``, rows of ``Wt`` split between the threads.
+@jit
+def _visible_block(Hs, W, b, P):
+    """``P = sigmoid(Hs @ W.T + b)`` for a block ``W`` of rows of ``Wt``.
 
-    Dot products go two rows of ``Wt`` by four of ``Hs`` at a time
+    Dot products go two rows of ``W`` by four of ``Hs`` at a time
     (:func:`_dot8`): on 784 x 256 weights, 0.136 -> 0.100 ms for 10 chain
     rows and 1.17 -> 0.79 ms for 100 (faster than BLAS there, 1.1 ms),
     against :func:`_dot4` alone. The sigmoid then runs over each row of the
     block, a contiguous loop the compiler vectorises (a sigmoid per dot
     product stays scalar).
     """
-    m, k = Hs.shape
-    d = Wt.shape[0]
-    nb = max(1, min(n_blocks, d))
+    m = Hs.shape[0]
+    w = W.shape[0]
+    for i in range(m):
+        for j in range(w):
+            P[i, j] = b[j]
+    j = _NO_ROW
+    while j + 2 <= w:
+        i = _NO_ROW
+        while i + 4 <= m:
+            _dot8(Hs, i, W, j, P)
+            i += 4
+        for r in range(i, m):
+            P[r, j] += _dot(Hs[r], W[j])
+            P[r, j + 1] += _dot(Hs[r], W[j + 1])
+        j += 2
+    if j < w:
+        i = _NO_ROW
+        while i + 4 <= m:
+            _dot4(Hs, i, W[j], P, j)
+            i += 4
+        for r in range(i, m):
+            P[r, j] += _dot(Hs[r], W[j])
+    for i in range(m):
+        row = P[i]
+        for j in range(w):
+            row[j] = _logistic(row[j])
+
+
+@pjit
+def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks):
+    """The means and the negative sample of one PCD step, on the threads.
+
+    With ``n = len(rows)`` positive rows (dense ``V``, or CSR rows ``rows``)
+    and ``m = len(Hs)`` chain rows:
+
+    * ``HH[:n] = sigmoid(V @ Wt + c)``, the positive hidden means;
+    * ``P = sigmoid(Hs @ Wt.T + b)``, the visible means of the chain;
+    * ``Vneg = (U < P)``, the negative sample, ``U`` its uniforms (C order);
+    * ``HH[n:] = sigmoid(Vneg @ Wt + c)``, the negative hidden means.
+
+    All of it is done in ``len(S)`` blocks of features, each on one thread,
+    with nothing shared between the blocks but the read-only ``Hs``: block
+    ``f`` adds up its own rows of ``Wt`` for both hidden sums (into ``S[f]``,
+    scratch of at least ``n + m`` rows), and makes its columns of ``P`` and
+    ``Vneg``. ``P`` is scratch here: block ``f``'s columns are a contiguous
+    ``m x width`` piece of its memory. Then the rows of ``HH`` are split
+    into ``n_blocks`` to add the blocks' sums in order and apply the sigmoid.
+    (Each block's visible means as one single-threaded BLAS product instead
+    of :func:`_visible_block`'s loops made whole epochs 1.2-1.35x slower at
+    10 to 100 rows.)
+
+    So each thread reads the rows of ``Wt`` that it owns in
+    :func:`cd_weights` (the same split for ``len(S)`` a multiple of
+    ``n_blocks``): rows that the other core had just updated cost 57 us a
+    minibatch of 10 moving between the caches, more than their sums, when
+    the threads split the rows of ``V`` instead. The result does not depend
+    on the number of threads.
+    """
+    n = rows.shape[0]
+    m, d = P.shape
+    n_features = S.shape[0]
+    flat = P.reshape(m * d)
+    for f in prange(n_features):
+        j0 = f * d // n_features
+        j1 = (f + 1) * d // n_features
+        w = j1 - j0
+        _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S[f], _NO_ROW)
+        Pf = flat[m * j0 : m * j1].reshape((m, w))
+        _visible_block(Hs, Wt[j0:j1], b[j0:j1], Pf)
+        for i in range(m):
+            for t in range(w):
+                Vneg[i, j0 + t] = 1.0 if U[i * d + j0 + t] < Pf[i, t] else 0.0
+        # The negative sample is dense: no CSR parts.
+        _selected_sums(Vneg, None, None, None, rows, Wt, j0, j1, S[f], n)
+    n_rows, k = HH.shape
+    nb = max(1, min(n_blocks, n_rows))
     for t in prange(nb):
-        j0 = t * d // nb
-        j1 = (t + 1) * d // nb
-        for i in range(m):
-            for j in range(j0, j1):
-                P[i, j] = b[j]
-        j = j0
-        while j + 2 <= j1:
-            i = _NO_ROW
-            while i + 4 <= m:
-                _dot8(Hs, i, Wt, j, P)
-                i += 4
-            for r in range(i, m):
-                P[r, j] += _dot(Hs[r], Wt[j])
-                P[r, j + 1] += _dot(Hs[r], Wt[j + 1])
-            j += 2
-        if j < j1:
-            w = Wt[j]
-            i = _NO_ROW
-            while i + 4 <= m:
-                _dot4(Hs, i, w, P, j)
-                i += 4
-            for r in range(i, m):
-                P[r, j] += _dot(Hs[r], w)
-        for i in range(m):
-            row = P[i, j0:j1]
-            for j in range(row.shape[0]):
-                row[j] = _logistic(row[j])
+        for i in range(t * n_rows // nb, (t + 1) * n_rows // nb):
+            for h in range(k):
+                HH[i, h] = c[h]
+            for f in range(n_features):
+                for h in range(k):
+                    HH[i, h] += S[f, i, h]
+            for h in range(k):
+                HH[i, h] = _logistic(HH[i, h])
 
 
 @pjit
@@ -289,7 +347,7 @@ def _bias_step(bias, step, acc, A, B):
 
 
 @jit
-def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, Pv, U,
+def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, Pv, U, S,
             n_blocks, G):
     """One PCD-1 update on the ``n = len(rows)`` rows ``V`` (dense) or ``rows`` of a CSR matrix.
 
@@ -297,8 +355,9 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     ``Wt``, ``b`` (visible) and ``c`` (hidden) are updated in place with step
     ``lr`` (already divided by ``n``). Scratch: ``VV`` (at least n + m rows
     of d) holds the negative visible sample below row ``n``, ``HH`` (n + m
-    rows of k) the positive then negative hidden means, ``Pv`` (m x d), and
-    ``U`` (at least m * max(d, k)). The products go through BLAS when ``G``
+    rows of k) the positive then negative hidden means, ``Pv`` (m x d),
+    ``U`` (at least m * max(d, k)) and, for the loops, ``S`` (blocks of
+    features x (n + m) x k, see :func:`cd_means`). The products go through BLAS when ``G``
     is a (d x k) scratch array, and through the threaded loops above, which
     win for small minibatches (see :data:`BLAS_MIN_ROWS`), when it is None.
     Numba drops the branches of the other path when it compiles for a None
@@ -310,23 +369,19 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     Hpos = HH[:n]
     Hneg = HH[n : n + m]
     Vneg = VV[n : n + m]
+    # The negative sample's uniforms come first in the stream.
+    fill_uniform(key, pos, U[: m * d])
     if G is not None:
         if data is not None:
             csr_affine(data, indices, indptr, rows, Wt, c, Hpos, LOGISTIC)
         else:
             affine(V, Wt, c, Hpos, LOGISTIC)
         affine(Hs, Wt.T, b, Pv, LOGISTIC)
-    else:
-        hidden_means(V, data, indices, indptr, rows, Wt, c, Hpos, n_blocks)
-        visible_means(Hs, Wt, b, Pv, n_blocks)
-    fill_uniform(key, pos, U[: m * d])
-    bernoulli(Pv, U, Vneg)
-    if G is not None:
+        bernoulli(Pv, U, Vneg)
         affine(Vneg, Wt, c, Hneg, LOGISTIC)
     else:
-        # The negative sample is dense: no CSR parts (in a dense fit, the
-        # same compiled copy as the positive phase's call).
-        hidden_means(Vneg, None, None, None, rows, Wt, c, Hneg, n_blocks)
+        cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vneg, S,
+                 HH[: n + m], n_blocks)
 
     step = cast_like(lr, Wt)
     # Bias steps first: they read the pre-update samples only. The chain
@@ -383,7 +438,7 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
 @jit
 def cd_epoch(
     X, data, indices, indptr, n_samples, batch_size, learning_rate,
-    Wt, b, c, Hs, key, pos, VV, HH, Pv, U, rows, n_blocks, G,
+    Wt, b, c, Hs, key, pos, VV, HH, Pv, U, S, rows, n_blocks, G,
 ):
     """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
     for start in range(0, n_samples, batch_size):
@@ -393,7 +448,7 @@ def cd_epoch(
             rows[i] = start + i
         V = X[start:stop] if data is None else X
         cd_step(V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
-                learning_rate / n, key, pos, VV, HH, Pv, U, n_blocks, G)
+                learning_rate / n, key, pos, VV, HH, Pv, U, S, n_blocks, G)
 
 
 @jit

@@ -134,21 +134,32 @@ def test_feature_names_out(digits01):
 @pytest.mark.parametrize("m", [1, 3, 4, 9])  # rows of Hs: groups of four and a remainder
 def test_threaded_means_against_numpy(m, d, n_blocks):
     rng = np.random.RandomState(m * d + n_blocks)
-    k = 5
+    k, n = 5, m + 2
     Wt = rng.randn(d, k)
     b, c = rng.randn(d), rng.randn(k)
     Hs = (rng.rand(m, k) > 0.5).astype(float)
-    V = (rng.rand(m, d) > 0.6) * rng.rand(m, d)
+    V = (rng.rand(n, d) > 0.6) * rng.rand(n, d)
+    U = rng.rand(m * d)
     sig = lambda z: 1 / (1 + np.exp(-z))
-    P = np.full((m, d), np.nan)
-    R.visible_means(Hs, Wt, b, P, n_blocks)
-    np.testing.assert_allclose(P, sig(Hs @ Wt.T + b), rtol=1e-13)
-    H = np.full((m, k), np.nan)
+    P_ref = sig(Hs @ Wt.T + b)
+    Vneg_ref = (U.reshape(m, d) < P_ref).astype(float)
     X = sp.csr_matrix(V)
     for sparse in (False, True):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
-        R.hidden_means(V, *csr, np.arange(m), Wt, c, H, n_blocks)
-        np.testing.assert_allclose(H, sig(V @ Wt + c), rtol=1e-13)
+        # One block of features, several, and more blocks than features.
+        for n_features in (1, 3, 8):
+            P = np.full((m, d), np.nan)
+            Vneg = np.full((m, d), np.nan)
+            HH = np.full((n + m, k), np.nan)
+            S = np.full((n_features, n + m, k), np.nan)
+            R.cd_means(V, *csr, np.arange(n), Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks)
+            np.testing.assert_array_equal(Vneg, Vneg_ref)
+            np.testing.assert_allclose(HH[:n], sig(V @ Wt + c), rtol=1e-13)
+            np.testing.assert_allclose(HH[n:], sig(Vneg_ref @ Wt + c), rtol=1e-13)
+            # P is scratch: block f's columns, contiguous, in order.
+            blocks = [P_ref[:, f * d // n_features : (f + 1) * d // n_features].ravel()
+                      for f in range(n_features)]
+            np.testing.assert_allclose(P.ravel(), np.concatenate(blocks), rtol=1e-13)
 
 
 @pytest.mark.parametrize("n_rows", [3, 9, R.BLAS_MIN_ROWS + 2])  # loops, loops, BLAS
@@ -179,7 +190,8 @@ def test_cd_step_against_numpy(n_rows, sparse):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
-                  np.empty((m, d)), np.empty(m * d), 2, G)
+                  np.empty((m, d)), np.empty(m * d),
+                  np.empty((0 if blas else R.FEATURE_BLOCKS, n_rows + m, k)), 2, G)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)
