@@ -11,6 +11,9 @@ break both that and NaN propagation. ``error_model="numpy"`` makes a division
 by zero give inf/nan like NumPy instead of raising inside a kernel.
 """
 
+import contextlib
+import threading
+
 import numba
 import numba.extending
 import numpy as np
@@ -86,10 +89,32 @@ def worker_threads():
     return max(1, threads)
 
 
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limiter = None
+
+
+@contextlib.contextmanager
 def single_threaded_blas():
     """Context in which BLAS runs in the calling thread only.
 
     For kernels that call BLAS from inside their own parallel loops: BLAS
-    threads of its own would compete with those loops for the cores.
+    threads of its own would compete with those loops for the cores. The
+    limit is process-wide; fits running at once in several Python threads
+    share it, and the last one out restores the limits found by the first
+    one in (each restoring its own, in whatever order they end, could leave
+    BLAS at one thread).
     """
-    return _blas_controller().limit(limits=1)
+    global _limit_users, _limiter
+    with _limit_lock:
+        if _limit_users == 0:
+            _limiter = _blas_controller().limit(limits=1)
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                _limiter.restore_original_limits()
+                _limiter = None

@@ -158,3 +158,26 @@ def test_batches_split_between_threads_give_the_single_thread_model(sparse):
     np.testing.assert_allclose(split.loss_curve_, single.loss_curve_, rtol=1e-12)
     for a, b in zip(split.coefs_ + split.intercepts_, single.coefs_ + single.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_fits_in_several_python_threads_restore_the_blas_limit():
+    """Fits running at once share the one-thread BLAS limit and give it back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.RandomState(3)
+    X = rng.rand(400, 20)
+    y = rng.randint(2, size=400)
+    before = sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    def fit(seed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, batch_size=32,
+                                 random_state=seed).fit(X, y)
+
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(fit, range(4)))
+    assert sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas") == before
+    for seed, model in enumerate(together):
+        alone = fit(seed)
+        np.testing.assert_array_equal(model.coefs_[0], alone.coefs_[0])
