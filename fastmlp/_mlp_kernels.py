@@ -6,7 +6,7 @@ Storage conventions shared by every kernel here:
   after another, then all bias vectors. ``coef_ptr`` (length L + 1) and
   ``icpt_ptr`` (length L + 1) give where layer ``l``'s weights and biases
   start and end, ``units`` (length L + 1) the width of every layer, input
-  first. ``grad`` has the layout of ``theta``.
+  first. A gradient (``grad``, each row of ``G``) has the layout of ``theta``.
 * ``acts`` and ``deltas`` are flat scratch buffers of at least
   ``n * sum(units[1:])`` elements; for a batch of ``n`` rows, layer ``l``'s
   block is an ``(n, units[l + 1])`` C-ordered view starting at
@@ -18,6 +18,9 @@ Storage conventions shared by every kernel here:
   ``indices`` and ``indptr``, and Numba compiles the kernels for it without
   their CSR branches (every one is under ``data is not None``); other unused
   inputs are empty arrays.
+* The epoch kernels take one of each batch buffer per thread, stacked on a
+  leading axis (``Xb[q]``, ``acts[q]``, ``G[q]`` ...), one thread for
+  :func:`stochastic_epoch`.
 """
 
 import numpy as np
@@ -207,6 +210,7 @@ def loss_grad(
     )
     return loss + 0.5 * alpha * squares / sw_sum
 
+
 # Elements (4 to 8 MB) above which the rows gathered are taken to come from
 # main memory rather than a cache.
 _FROM_MEMORY = np.intp(1 << 20)
@@ -243,8 +247,6 @@ def _gather_rows(src, rows, dst):
 def _gather(src, rows, dst):
     for i in range(rows.shape[0]):
         dst[i] = src[rows[i]]
-
-
 
 
 # How far an epoch goes with each batch: production runs every phase; the
