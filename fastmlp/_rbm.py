@@ -10,7 +10,6 @@ gives the same model.
 import time
 from numbers import Integral, Real
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import (
@@ -25,6 +24,7 @@ from sklearn.utils.validation import validate_data
 
 from . import _rbm_kernels as R
 from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
+from ._config import single_threaded_blas, worker_threads
 from ._mt19937 import MTStream
 from ._validation import check_fitted
 
@@ -222,16 +222,20 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self._sample_visibles(h_, self.random_state_)
 
     # ------------------------------------------------------------------
-    def _epoch_buffers(self, n_features, batch_rows, dtype):
+    def _epoch_buffers(self, n_features, batch_rows, dtype, threads):
         k = self.n_components
         m = self.h_samples_.shape[0]
         blas = min(batch_rows, m) >= R.BLAS_MIN_ROWS
+        # Each thread's rows of the weights, for the BLAS path's weight step.
+        width = -(-n_features // threads)
         return dict(
-            G=np.empty((n_features, k), dtype=dtype) if blas else None,
+            G=np.empty((threads, width * k), dtype=dtype) if blas else None,
+            Vt=np.empty((threads, (batch_rows + m) * width), dtype=dtype) if blas else None,
+            sums=np.empty((threads, k + n_features), dtype=dtype) if blas else None,
             VV=np.empty((batch_rows + m, n_features), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
-            U=np.empty(m * max(n_features, k), dtype=np.float64),
+            U=np.empty(m * (n_features + k), dtype=np.float64),
             S=np.empty((0 if blas else R.FEATURE_BLOCKS, batch_rows + m, k), dtype=dtype),
             rows=np.empty(batch_rows, dtype=np.intp),
         )
@@ -244,13 +248,16 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         b = np.ascontiguousarray(self.intercept_visible_, dtype=dtype)
         c = np.ascontiguousarray(self.intercept_hidden_, dtype=dtype)
         Hs = np.ascontiguousarray(self.h_samples_, dtype=dtype)
-        bufs = self._epoch_buffers(X.shape[1], min(batch_size, rows.n), dtype)
-        with MTStream(rng) as stream:
+        threads = worker_threads()
+        bufs = self._epoch_buffers(X.shape[1], min(batch_size, rows.n), dtype, threads)
+        # The BLAS path calls BLAS inside its threads, where BLAS threads of
+        # its own would compete with them for the cores.
+        with MTStream(rng) as stream, single_threaded_blas():
             for iteration in range(1, n_iter + 1):
                 R.cd_epoch(
                     rows.X, rows.data, rows.indices, rows.indptr, rows.n,
                     batch_size, float(self.learning_rate), Wt, b, c, Hs,
-                    stream.key, stream.pos, n_blocks=numba.get_num_threads(), **bufs,
+                    stream.key, stream.pos, n_blocks=threads, **bufs,
                 )
                 self._set_weights(Wt)
                 self.intercept_visible_, self.intercept_hidden_, self.h_samples_ = b, c, Hs

@@ -329,9 +329,91 @@ def cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks):
             _axpy_selected(Vpos, step, Vneg, -step, n, j, HH, Wt, j)
 
 
+@pjit
+def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, VV, HH, sums, n_blocks):
+    """The means and samples of a PCD step by BLAS products, for larger minibatches.
+
+    ``VV[:n]`` gets the positive rows (dense), ``HH[:n]`` their hidden
+    means, ``Pv`` the chain's visible means, ``VV[n:n + m]`` the negative
+    sample and ``-HH[n:n + m]`` its hidden means (negated for
+    :func:`blas_weights`), ``Hs`` the chain's next sample; ``U`` holds the
+    negative sample's ``m * d`` uniforms, then the next chain sample's
+    ``m * k``. ``sums[q]`` gets thread ``q``'s part of the bias steps'
+    column sums: ``Hpos - Hneg`` (``k``), then ``V - Vneg`` (``d``).
+
+    The rows are split between ``n_blocks`` threads, each with
+    single-threaded BLAS products (the caller limits BLAS to the calling
+    thread): the sigmoids, samples and sums are split too, where BLAS's own
+    threads would split only the products and leave the rest to one core.
+    Returns the number of parts of ``sums`` written.
+    """
+    n = rows.shape[0]
+    m, d = Pv.shape
+    k = Hs.shape[1]
+    nb = max(1, min(n_blocks, n, m))
+    for q in prange(nb):
+        n0 = q * n // nb
+        n1 = (q + 1) * n // nb
+        m0 = q * m // nb
+        m1 = (q + 1) * m // nb
+        Vpos = VV[n0:n1]
+        if data is not None:
+            csr_affine(data, indices, indptr, rows[n0:n1], Wt, c, HH[n0:n1], LOGISTIC)
+            Vpos[:, :] = 0.0
+            for i in range(n1 - n0):
+                r = rows[n0 + i]
+                for p in range(indptr[r], indptr[r + 1]):
+                    Vpos[i, indices[p]] = data[p]
+        else:
+            affine(V[n0:n1], Wt, c, HH[n0:n1], LOGISTIC)
+            copy_into(V[n0:n1], Vpos)
+        affine(Hs[m0:m1], Wt.T, b, Pv[m0:m1], LOGISTIC)
+        Vneg = VV[n + m0 : n + m1]
+        Hneg = HH[n + m0 : n + m1]
+        bernoulli(Pv[m0:m1], U[m0 * d : m1 * d], Vneg)
+        affine(Vneg, Wt, c, Hneg, LOGISTIC)
+        acc = sums[q]
+        for j in range(k + d):
+            acc[j] = 0.0
+        _column_sums(acc[:k], HH[n0:n1], Hneg)
+        _column_sums(acc[k:], Vpos, Vneg)
+        _sample_chain(Hneg, U[m * d + m0 * k : m * d + m1 * k], Hs[m0:m1])
+        for i in range(m1 - m0):
+            for h in range(k):
+                Hneg[i, h] = -Hneg[i, h]
+    return nb
+
+
+@pjit
+def blas_weights(VV, HH, Wt, step, Vt, G):
+    """``Wt += step * VV.T @ HH``, rows of ``Wt`` split between ``len(G)`` threads.
+
+    Each thread copies its columns of ``VV`` into ``Vt[q]`` (flat scratch)
+    for one single-threaded product into ``G[q]`` (flat scratch), then
+    updates its rows: the threads write no common memory, and no thread
+    adds up another's sums.
+    """
+    d, k = Wt.shape
+    r = VV.shape[0]
+    nb = G.shape[0]
+    for q in prange(nb):
+        j0 = q * d // nb
+        j1 = (q + 1) * d // nb
+        w = j1 - j0
+        Vq = Vt[q, : r * w].reshape((r, w))
+        for i in range(r):
+            for t in range(w):
+                Vq[i, t] = VV[i, j0 + t]
+        Gq = G[q, : w * k].reshape((w, k))
+        np.dot(Vq.T, HH, Gq)
+        for t in range(w):
+            for h in range(k):
+                Wt[j0 + t, h] += step * Gq[t, h]
+
+
 @jit
-def _bias_step(bias, step, acc, A, B):
-    """``bias += step * (acc + A.sum(0) - B.sum(0))``, ``acc`` left holding the sum.
+def _column_sums(acc, A, B):
+    """``acc += A.sum(0) - B.sum(0)``.
 
     Rows are added one after the other (contiguous, vectorised), ``A``'s
     first, each column in the same order as a sequential sum.
@@ -342,13 +424,31 @@ def _bias_step(bias, step, acc, A, B):
     for i in range(B.shape[0]):
         for j in range(acc.shape[0]):
             acc[j] -= B[i, j]
+
+
+@jit
+def _bias_step(bias, step, acc, A, B):
+    """``bias += step * (acc + A.sum(0) - B.sum(0))``, ``acc`` left holding the sum."""
+    _column_sums(acc, A, B)
     for j in range(acc.shape[0]):
         bias[j] += step * acc[j]
 
 
 @jit
+def _sample_chain(Hneg, U, Hs):
+    """The chain's next sample ``Hs`` from the hidden means ``Hneg``, uniforms ``U``."""
+    m, k = Hs.shape
+    for i in range(m):
+        for h in range(k):
+            p = Hneg[i, h]
+            # scikit-learn sets h to 1 where u < h, then floors: h == 1.0
+            # (a saturated sigmoid) also stays 1.
+            Hs[i, h] = 1.0 if (U[i * k + h] < p or p >= 1.0) else 0.0
+
+
+@jit
 def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, Pv, U, S,
-            n_blocks, G):
+            n_blocks, G, Vt, sums):
     """One PCD-1 update on the ``n = len(rows)`` rows ``V`` (dense) or ``rows`` of a CSR matrix.
 
     ``Hs`` (m x k) is the persistent chain, replaced by its next sample;
@@ -356,12 +456,14 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     ``lr`` (already divided by ``n``). Scratch: ``VV`` (at least n + m rows
     of d) holds the negative visible sample below row ``n``, ``HH`` (n + m
     rows of k) the positive then negative hidden means, ``Pv`` (m x d),
-    ``U`` (at least m * max(d, k)) and, for the loops, ``S`` (blocks of
-    features x (n + m) x k, see :func:`cd_means`). The products go through BLAS when ``G``
-    is a (d x k) scratch array, and through the threaded loops above, which
-    win for small minibatches (see :data:`BLAS_MIN_ROWS`), when it is None.
-    Numba drops the branches of the other path when it compiles for a None
-    ``G`` or an array, so a fit compiles only the path it takes.
+    ``U`` (at least m * (d + k)) and, for the loops, ``S`` (blocks of
+    features x (n + m) x k, see :func:`cd_means`). The products go through
+    BLAS (:func:`blas_means`, :func:`blas_weights`, BLAS limited to the
+    calling thread) when ``G``, ``Vt`` and ``sums`` are per-thread scratch
+    arrays, and through the threaded loops above, which win for small
+    minibatches (see :data:`BLAS_MIN_ROWS`), when they are None. Numba drops
+    the branches of the other path when it compiles for a None ``G`` or an
+    array, so a fit compiles only the path it takes.
     """
     n = rows.shape[0]
     m, k = Hs.shape
@@ -369,21 +471,28 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     Hpos = HH[:n]
     Hneg = HH[n : n + m]
     Vneg = VV[n : n + m]
+    step = cast_like(lr, Wt)
     # The negative sample's uniforms come first in the stream.
     fill_uniform(key, pos, U[: m * d])
     if G is not None:
-        if data is not None:
-            csr_affine(data, indices, indptr, rows, Wt, c, Hpos, LOGISTIC)
-        else:
-            affine(V, Wt, c, Hpos, LOGISTIC)
-        affine(Hs, Wt.T, b, Pv, LOGISTIC)
-        bernoulli(Pv, U, Vneg)
-        affine(Vneg, Wt, c, Hneg, LOGISTIC)
-    else:
-        cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vneg, S,
-                 HH[: n + m], n_blocks)
+        # Then the chain's next sample's, drawn at once for the threads.
+        fill_uniform(key, pos, U[m * d : m * (d + k)])
+        parts = blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, VV, HH,
+                           sums, n_blocks)
+        # Bias steps before the weight step: they read the pre-update means.
+        for j in range(k + d):
+            total = sums[0, j]
+            for q in range(1, parts):
+                total += sums[q, j]
+            if j < k:
+                c[j] += step * total
+            else:
+                b[j - k] += step * total
+        blas_weights(VV[: n + m], HH[: n + m], Wt, step, Vt, G)
+        return
 
-    step = cast_like(lr, Wt)
+    cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vneg, S,
+             HH[: n + m], n_blocks)
     # Bias steps first: they read the pre-update samples only. The chain
     # sample was read for the last time above, so its first row can hold
     # the hidden column sums, added up row by row (contiguous, vectorised).
@@ -402,43 +511,16 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     _bias_step(b, step, col, V if data is None else V[:0], Vneg)
 
     # The chain's next sample reads only Hneg; drawing it before the weight
-    # step keeps the stream's order and frees Hneg for the product below.
+    # step keeps the stream's order.
     fill_uniform(key, pos, U[: m * k])
-    for i in range(m):
-        for h in range(k):
-            p = Hneg[i, h]
-            # scikit-learn sets h to 1 where u < h, then floors: h == 1.0
-            # (a saturated sigmoid) also stays 1.
-            Hs[i, h] = 1.0 if (U[i * k + h] < p or p >= 1.0) else 0.0
-
-    if G is not None:
-        # V.T @ Hpos - Vneg.T @ Hneg as one product over the stacked rows
-        # [V; Vneg] and [Hpos; -Hneg]: one GEMM of depth n + m runs about
-        # twice as fast as two of depth n and m.
-        for i in range(m):
-            for h in range(k):
-                Hneg[i, h] = -Hneg[i, h]
-        Vpos = VV[:n]
-        if data is not None:
-            Vpos[:, :] = 0.0
-            for i in range(n):
-                r = rows[i]
-                for p in range(indptr[r], indptr[r + 1]):
-                    Vpos[i, indices[p]] = data[p]
-        else:
-            copy_into(V, Vpos)
-        np.dot(VV[: n + m].T, HH[: n + m], G)
-        for j in range(d):
-            for h in range(k):
-                Wt[j, h] += step * G[j, h]
-    else:
-        cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks)
+    _sample_chain(Hneg, U, Hs)
+    cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks)
 
 
 @jit
 def cd_epoch(
     X, data, indices, indptr, n_samples, batch_size, learning_rate,
-    Wt, b, c, Hs, key, pos, VV, HH, Pv, U, S, rows, n_blocks, G,
+    Wt, b, c, Hs, key, pos, VV, HH, Pv, U, S, rows, n_blocks, G, Vt, sums,
 ):
     """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
     for start in range(0, n_samples, batch_size):
@@ -448,7 +530,7 @@ def cd_epoch(
             rows[i] = start + i
         V = X[start:stop] if data is None else X
         cd_step(V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
-                learning_rate / n, key, pos, VV, HH, Pv, U, S, n_blocks, G)
+                learning_rate / n, key, pos, VV, HH, Pv, U, S, n_blocks, G, Vt, sums)
 
 
 @jit

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
 
 import fastmlp
 from fastmlp import _rbm_kernels as R
@@ -162,9 +163,10 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
             np.testing.assert_allclose(P.ravel(), np.concatenate(blocks), rtol=1e-13)
 
 
+@pytest.mark.parametrize("threads", [2, 5])  # 12 features: even blocks, uneven ones
 @pytest.mark.parametrize("n_rows", [3, 9, R.BLAS_MIN_ROWS + 2])  # loops, loops, BLAS
 @pytest.mark.parametrize("sparse", [False, True])
-def test_cd_step_against_numpy(n_rows, sparse):
+def test_cd_step_against_numpy(n_rows, sparse, threads):
     rng = np.random.RandomState(0)
     d, k, m = 12, 5, n_rows
     V = (rng.rand(n_rows, d) > 0.6) * rng.rand(n_rows, d)
@@ -185,13 +187,17 @@ def test_cd_step_against_numpy(n_rows, sparse):
 
     X = sp.csr_matrix(V)
     blas = n_rows >= R.BLAS_MIN_ROWS
-    G = np.empty((d, k)) if blas else None
-    with MTStream(np.random.RandomState(9)) as s:
+    width = -(-d // threads)
+    G = np.empty((threads, width * k)) if blas else None
+    Vt = np.empty((threads, (n_rows + m) * width)) if blas else None
+    sums = np.empty((threads, k + d)) if blas else None
+    with MTStream(np.random.RandomState(9)) as s, threadpool_limits(limits=1, user_api="blas"):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
-                  np.empty((m, d)), np.empty(m * d),
-                  np.empty((0 if blas else R.FEATURE_BLOCKS, n_rows + m, k)), 2, G)
+                  np.empty((m, d)), np.empty(m * (d + k)),
+                  np.empty((0 if blas else R.FEATURE_BLOCKS, n_rows + m, k)), threads, G, Vt,
+                  sums)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)

@@ -160,6 +160,8 @@ def test_batches_split_between_threads_give_the_single_thread_model(sparse):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+# catch_warnings is not thread-safe: the threads' warnings are filtered here.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fits_in_several_python_threads_restore_the_blas_limit():
     """Fits running at once share the one-thread BLAS limit and give it back."""
     from concurrent.futures import ThreadPoolExecutor
@@ -170,10 +172,8 @@ def test_fits_in_several_python_threads_restore_the_blas_limit():
     before = sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
 
     def fit(seed):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, batch_size=32,
-                                 random_state=seed).fit(X, y)
+        return MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, batch_size=32,
+                             random_state=seed).fit(X, y)
 
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(fit, range(4)))
