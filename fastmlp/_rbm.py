@@ -232,11 +232,11 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             G=np.empty((threads, width * k), dtype=dtype) if blas else None,
             Vt=np.empty((threads, (batch_rows + m) * width), dtype=dtype) if blas else None,
             sums=np.empty((threads, k + n_features), dtype=dtype) if blas else None,
-            VV=np.empty((batch_rows + m, n_features), dtype=dtype),
+            VV=np.empty((0 if blas else batch_rows + m, n_features), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
             U=np.empty(m * (n_features + k), dtype=np.float64),
-            S=np.empty((0 if blas else R.FEATURE_BLOCKS, batch_rows + m, k), dtype=dtype),
+            S=np.empty((threads if blas else R.FEATURE_BLOCKS, batch_rows + m, k), dtype=dtype),
             rows=np.empty(batch_rows, dtype=np.intp),
         )
 

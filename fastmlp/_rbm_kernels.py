@@ -35,10 +35,11 @@ from ._mt19937 import fill_uniform
 
 # Minibatches of at least this many rows use BLAS for the products; smaller
 # ones use the zero-skipping threaded loops. Whole epochs on 784 x 256
-# binary images, BLAS against loops: 1.18x the time at 32 rows, 1.01x at
-# 64, 0.87x at 100 (Xeon with AVX-512, 2 cores; on an AVX2 EPYC the loops
+# binary images, BLAS against loops: 1.42x the time at 10 rows, 1.10x at
+# 20, 0.96x at 32, 0.87x at 48 (Xeon with AVX-512, 2 cores; on an AVX2
+# EPYC, before the BLAS path split its work between the threads, the loops
 # won up to about 140 rows).
-BLAS_MIN_ROWS = 64
+BLAS_MIN_ROWS = 32
 
 # Blocks of features whose sums cd_means adds up apart (the result
 # depends on it, not on the thread count). A multiple of the usual thread
@@ -242,6 +243,24 @@ def _visible_block(Hs, W, b, P):
             row[j] = _logistic(row[j])
 
 
+@jit
+def _hidden_from_parts(S, c, HH, r0, r1):
+    """``HH[r] = sigmoid(c + S[0, r] + S[1, r] + ...)`` for rows ``r0 <= r < r1``.
+
+    The blocks of features' parts of the hidden sums are added in order, so
+    the result does not depend on which thread adds them.
+    """
+    k = HH.shape[1]
+    for i in range(r0, r1):
+        for h in range(k):
+            HH[i, h] = c[h]
+        for f in range(S.shape[0]):
+            for h in range(k):
+                HH[i, h] += S[f, i, h]
+        for h in range(k):
+            HH[i, h] = _logistic(HH[i, h])
+
+
 @pjit
 def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks):
     """The means and the negative sample of one PCD step, on the threads.
@@ -288,17 +307,10 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_
                 Vneg[i, j0 + t] = 1.0 if U[i * d + j0 + t] < Pf[i, t] else 0.0
         # The negative sample is dense: no CSR parts.
         _selected_sums(Vneg, None, None, None, rows, Wt, j0, j1, S[f], n)
-    n_rows, k = HH.shape
+    n_rows = HH.shape[0]
     nb = max(1, min(n_blocks, n_rows))
     for t in prange(nb):
-        for i in range(t * n_rows // nb, (t + 1) * n_rows // nb):
-            for h in range(k):
-                HH[i, h] = c[h]
-            for f in range(n_features):
-                for h in range(k):
-                    HH[i, h] += S[f, i, h]
-            for h in range(k):
-                HH[i, h] = _logistic(HH[i, h])
+        _hidden_from_parts(S, c, HH, t * n_rows // nb, (t + 1) * n_rows // nb)
 
 
 @pjit
@@ -330,80 +342,100 @@ def cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks):
 
 
 @pjit
-def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, VV, HH, sums, n_blocks):
+def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, sums, step):
     """The means and samples of a PCD step by BLAS products, for larger minibatches.
 
-    ``VV[:n]`` gets the positive rows (dense), ``HH[:n]`` their hidden
-    means, ``Pv`` the chain's visible means, ``VV[n:n + m]`` the negative
-    sample and ``-HH[n:n + m]`` its hidden means (negated for
-    :func:`blas_weights`), ``Hs`` the chain's next sample; ``U`` holds the
-    negative sample's ``m * d`` uniforms, then the next chain sample's
-    ``m * k``. ``sums[q]`` gets thread ``q``'s part of the bias steps'
-    column sums: ``Hpos - Hneg`` (``k``), then ``V - Vneg`` (``d``).
+    With ``n = len(rows)`` positive rows (dense ``V``, or CSR rows ``rows``)
+    and ``m = len(Hs)`` chain rows, ``HH[:n]`` gets the positive hidden
+    means, ``Pv`` the chain's visible means (as :func:`cd_means` lays them
+    out), ``HH[n:]`` the negative hidden means, negated for
+    :func:`blas_weights`, and ``Hs`` the chain's next sample. ``U`` holds
+    the negative sample's ``m * d`` uniforms, then the next chain sample's
+    ``m * k``. The visible bias takes its step here; ``sums[q, :k]`` gets
+    thread ``q``'s part of the hidden bias step's column sums.
 
-    The rows are split between ``n_blocks`` threads, each with
-    single-threaded BLAS products (the caller limits BLAS to the calling
-    thread): the sigmoids, samples and sums are split too, where BLAS's own
-    threads would split only the products and leave the rest to one core.
-    Returns the number of parts of ``sums`` written.
+    As in :func:`cd_means`, each of the ``len(Vt)`` threads works on its own
+    block of features, that is its own rows of ``Wt``, which it alone steps
+    in :func:`blas_weights`: it copies its columns of the positive rows and
+    makes those of the negative sample in ``Vt[q]`` (flat scratch, ``n + m``
+    rows), and its products (single-threaded BLAS: the caller limits BLAS to
+    the calling thread) give its part of both hidden sums in ``S[q]``.
+    Then the rows of ``HH`` are split between the threads to add the parts
+    in order, apply the sigmoid and draw the chain's next sample. Splitting
+    rows for the products instead made every thread read all the weights,
+    half of them just written by the other core.
     """
     n = rows.shape[0]
     m, d = Pv.shape
-    k = Hs.shape[1]
-    nb = max(1, min(n_blocks, n, m))
+    n_rows, k = HH.shape
+    nb = Vt.shape[0]
+    flat = Pv.reshape(m * d)
     for q in prange(nb):
-        n0 = q * n // nb
-        n1 = (q + 1) * n // nb
-        m0 = q * m // nb
-        m1 = (q + 1) * m // nb
-        Vpos = VV[n0:n1]
+        j0 = q * d // nb
+        j1 = (q + 1) * d // nb
+        w = j1 - j0
+        Vq = Vt[q, : n_rows * w].reshape((n_rows, w))
+        Vpos = Vq[:n]
+        Vneg = Vq[n:]
         if data is not None:
-            csr_affine(data, indices, indptr, rows[n0:n1], Wt, c, HH[n0:n1], LOGISTIC)
             Vpos[:, :] = 0.0
-            for i in range(n1 - n0):
-                r = rows[n0 + i]
+            for i in range(n):
+                r = rows[i]
                 for p in range(indptr[r], indptr[r + 1]):
-                    Vpos[i, indices[p]] = data[p]
+                    j = indices[p]
+                    if j0 <= j < j1:
+                        Vpos[i, j - j0] = data[p]
         else:
-            affine(V[n0:n1], Wt, c, HH[n0:n1], LOGISTIC)
-            copy_into(V[n0:n1], Vpos)
-        affine(Hs[m0:m1], Wt.T, b, Pv[m0:m1], LOGISTIC)
-        Vneg = VV[n + m0 : n + m1]
-        Hneg = HH[n + m0 : n + m1]
-        bernoulli(Pv[m0:m1], U[m0 * d : m1 * d], Vneg)
-        affine(Vneg, Wt, c, Hneg, LOGISTIC)
-        acc = sums[q]
-        for j in range(k + d):
-            acc[j] = 0.0
-        _column_sums(acc[:k], HH[n0:n1], Hneg)
-        _column_sums(acc[k:], Vpos, Vneg)
-        _sample_chain(Hneg, U[m * d + m0 * k : m * d + m1 * k], Hs[m0:m1])
-        for i in range(m1 - m0):
+            for i in range(n):
+                for t in range(w):
+                    Vpos[i, t] = V[i, j0 + t]
+        W = Wt[j0:j1]
+        np.dot(Vpos, W, S[q, :n])
+        Pf = flat[m * j0 : m * j1].reshape((m, w))
+        affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
+        for i in range(m):
+            for t in range(w):
+                Vneg[i, t] = 1.0 if U[i * d + j0 + t] < Pf[i, t] else 0.0
+        np.dot(Vneg, W, S[q, n:n_rows])
+        acc = sums[q, :w]
+        for t in range(w):
+            acc[t] = 0.0
+        _bias_step(b[j0:j1], step, acc, Vpos, Vneg)
+    for q in prange(nb):
+        r0 = q * n_rows // nb
+        r1 = (q + 1) * n_rows // nb
+        _hidden_from_parts(S, c, HH, r0, r1)
+        acc = sums[q, :k]
+        for h in range(k):
+            acc[h] = 0.0
+        _column_sums(acc, HH[r0:min(r1, n)], HH[max(r0, n):r1])
+        # This part's chain rows, if any.
+        c0 = max(r0, n) - n
+        c1 = max(r1, n) - n
+        Hneg = HH[n + c0 : n + c1]
+        _sample_chain(Hneg, U[m * d + c0 * k : m * d + c1 * k], Hs[c0:c1])
+        for i in range(Hneg.shape[0]):
             for h in range(k):
                 Hneg[i, h] = -Hneg[i, h]
-    return nb
 
 
 @pjit
-def blas_weights(VV, HH, Wt, step, Vt, G):
-    """``Wt += step * VV.T @ HH``, rows of ``Wt`` split between ``len(G)`` threads.
+def blas_weights(Vt, HH, Wt, step, G):
+    """``Wt += step * VV.T @ HH``, each thread stepping its own rows of ``Wt``.
 
-    Each thread copies its columns of ``VV`` into ``Vt[q]`` (flat scratch)
-    for one single-threaded product into ``G[q]`` (flat scratch), then
-    updates its rows: the threads write no common memory, and no thread
-    adds up another's sums.
+    ``Vt[q]`` holds thread ``q``'s columns of the stacked samples ``VV``
+    (from :func:`blas_means`): one single-threaded product into ``G[q]``
+    (flat scratch), then its rows are stepped. The threads write no common
+    memory, and none adds up another's sums.
     """
     d, k = Wt.shape
-    r = VV.shape[0]
+    r = HH.shape[0]
     nb = G.shape[0]
     for q in prange(nb):
         j0 = q * d // nb
         j1 = (q + 1) * d // nb
         w = j1 - j0
         Vq = Vt[q, : r * w].reshape((r, w))
-        for i in range(r):
-            for t in range(w):
-                Vq[i, t] = VV[i, j0 + t]
         Gq = G[q, : w * k].reshape((w, k))
         np.dot(Vq.T, HH, Gq)
         for t in range(w):
@@ -453,17 +485,21 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
 
     ``Hs`` (m x k) is the persistent chain, replaced by its next sample;
     ``Wt``, ``b`` (visible) and ``c`` (hidden) are updated in place with step
-    ``lr`` (already divided by ``n``). Scratch: ``VV`` (at least n + m rows
-    of d) holds the negative visible sample below row ``n``, ``HH`` (n + m
-    rows of k) the positive then negative hidden means, ``Pv`` (m x d),
-    ``U`` (at least m * (d + k)) and, for the loops, ``S`` (blocks of
-    features x (n + m) x k, see :func:`cd_means`). The products go through
-    BLAS (:func:`blas_means`, :func:`blas_weights`, BLAS limited to the
-    calling thread) when ``G``, ``Vt`` and ``sums`` are per-thread scratch
-    arrays, and through the threaded loops above, which win for small
-    minibatches (see :data:`BLAS_MIN_ROWS`), when they are None. Numba drops
-    the branches of the other path when it compiles for a None ``G`` or an
-    array, so a fit compiles only the path it takes.
+    ``lr`` (already divided by ``n``). Scratch: ``HH`` (n + m rows of k)
+    holds the positive then negative hidden means, and ``Pv`` (m x d) and
+    ``U`` (at least m * (d + k)) serve both paths.
+
+    The products go through the threaded loops above, which win for small
+    minibatches (see :data:`BLAS_MIN_ROWS`), when ``G``, ``Vt`` and ``sums``
+    are None; ``VV`` (n + m rows of d) then holds the negative visible
+    sample below row ``n``, and ``S`` is blocks of features x (n + m) x k
+    (:func:`cd_means`). They go through BLAS (:func:`blas_means`,
+    :func:`blas_weights`; BLAS limited to the calling thread) when ``G``
+    (threads x ceil(d / threads) * k), ``Vt`` (threads x (n + m) *
+    ceil(d / threads)) and ``sums`` (threads x max(k, ceil(d / threads)))
+    are arrays; ``S`` is then threads x (n + m) x k and ``VV`` is not used.
+    Numba drops the branches of the other path when it compiles for a None
+    ``G`` or an array, so a fit compiles only the path it takes.
     """
     n = rows.shape[0]
     m, k = Hs.shape
@@ -477,18 +513,15 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     if G is not None:
         # Then the chain's next sample's, drawn at once for the threads.
         fill_uniform(key, pos, U[m * d : m * (d + k)])
-        parts = blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, VV, HH,
-                           sums, n_blocks)
-        # Bias steps before the weight step: they read the pre-update means.
-        for j in range(k + d):
-            total = sums[0, j]
-            for q in range(1, parts):
-                total += sums[q, j]
-            if j < k:
-                c[j] += step * total
-            else:
-                b[j - k] += step * total
-        blas_weights(VV[: n + m], HH[: n + m], Wt, step, Vt, G)
+        blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S,
+                   HH[: n + m], sums, step)
+        # The hidden bias step reads the pre-update means only.
+        for h in range(k):
+            total = sums[0, h]
+            for q in range(1, sums.shape[0]):
+                total += sums[q, h]
+            c[h] += step * total
+        blas_weights(Vt, HH[: n + m], Wt, step, G)
         return
 
     cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vneg, S,

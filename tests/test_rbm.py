@@ -196,7 +196,7 @@ def test_cd_step_against_numpy(n_rows, sparse, threads):
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
                   np.empty((m, d)), np.empty(m * (d + k)),
-                  np.empty((0 if blas else R.FEATURE_BLOCKS, n_rows + m, k)), threads, G, Vt,
+                  np.empty((threads if blas else R.FEATURE_BLOCKS, n_rows + m, k)), threads, G, Vt,
                   sums)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
