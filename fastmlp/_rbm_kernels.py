@@ -22,13 +22,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._activations import (
-    LOGISTIC,
-    _logistic,
-    affine,
-    copy_into,
-    csr_affine,
-)
+from ._activations import LOGISTIC, _logistic, affine
 from ._config import cast_like, jit, pjit
 from ._mt19937 import fill_uniform
 
@@ -48,12 +42,17 @@ FEATURE_BLOCKS = 4
 
 
 @jit
-def bernoulli(P, U, out):
-    """``out = (U < P)`` as 0.0/1.0 (U and P flattened in C order)."""
+def bernoulli(P, U, stride, offset, out):
+    """``out[i, t] = (U[i * stride + offset + t] < P[i, t])`` as 0.0/1.0.
+
+    ``P`` and ``out`` are a block of columns of a sample whose uniforms
+    ``U`` are laid out in C order, ``stride`` to a row, the block's starting
+    at column ``offset``.
+    """
     n, k = P.shape
     for i in range(n):
-        for j in range(k):
-            out[i, j] = 1.0 if U[i * k + j] < P[i, j] else 0.0
+        for t in range(k):
+            out[i, t] = 1.0 if U[i * stride + offset + t] < P[i, t] else 0.0
 
 
 # Row number 0 as a plain int64: helpers called with a literal 0 are
@@ -302,9 +301,7 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_
         _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S[f], _NO_ROW)
         Pf = flat[m * j0 : m * j1].reshape((m, w))
         _visible_block(Hs, Wt[j0:j1], b[j0:j1], Pf)
-        for i in range(m):
-            for t in range(w):
-                Vneg[i, j0 + t] = 1.0 if U[i * d + j0 + t] < Pf[i, t] else 0.0
+        bernoulli(Pf, U, d, j0, Vneg[:, j0:j1])
         # The negative sample is dense: no CSR parts.
         _selected_sums(Vneg, None, None, None, rows, Wt, j0, j1, S[f], n)
     n_rows = HH.shape[0]
@@ -393,9 +390,7 @@ def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, s
         np.dot(Vpos, W, S[q, :n])
         Pf = flat[m * j0 : m * j1].reshape((m, w))
         affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
-        for i in range(m):
-            for t in range(w):
-                Vneg[i, t] = 1.0 if U[i * d + j0 + t] < Pf[i, t] else 0.0
+        bernoulli(Pf, U, d, j0, Vneg)
         np.dot(Vneg, W, S[q, n:n_rows])
         acc = sums[q, :w]
         for t in range(w):
