@@ -118,3 +118,12 @@ def single_threaded_blas():
             if _limit_users == 0:
                 _limiter.restore_original_limits()
                 _limiter = None
+
+
+def blas_for(threads):
+    """The BLAS threading for a kernel run on ``threads`` of fastmlp's threads.
+
+    BLAS keeps its own threads for one thread, and is limited to the calling
+    thread when the kernel's threads call it from inside their own loops.
+    """
+    return single_threaded_blas() if threads > 1 else contextlib.nullcontext()

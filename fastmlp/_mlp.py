@@ -11,7 +11,6 @@ layer by layer, then the validation split, then one permutation per epoch),
 so the same ``random_state`` gives the same model.
 """
 
-import contextlib
 import copy
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -43,7 +42,7 @@ from sklearn.utils.validation import (
 
 from . import _mlp_kernels as K
 from ._activations import ACTIVATION_CODES
-from ._config import single_threaded_blas, worker_threads
+from ._config import blas_for, worker_threads
 from ._losses import LOSS_CODES
 from ._optimizers import (
     ADAM,
@@ -488,7 +487,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         # score): a BLAS thread left spinning after a call held a core that
         # the next epoch's threads wait for, which made a 0.7 ms epoch take
         # up to 100 ms.
-        with _blas_for(run_epoch.threads):
+        with blas_for(run_epoch.threads):
             try:
                 self.n_iter_ = 0
                 for it in range(self.max_iter):
@@ -562,7 +561,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         epoch = K.parallel_epoch if threads > 1 else K.stochastic_epoch
 
         def run(order, upto=K.UPDATE):
-            with _blas_for(threads):
+            with blas_for(threads):
                 accumulated, opt["t"] = epoch(
                     inp.X, inp.data, inp.indices, inp.indptr, Y, sw, has_sw,
                     order, batch_size, theta, G, coef_ptr, icpt_ptr, units, hidden, out,
@@ -695,15 +694,6 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _blas_for(threads):
-    """The BLAS threading for an epoch kernel run on ``threads`` threads.
-
-    BLAS keeps its own threads for the one-thread kernel, and is limited
-    to the calling thread when the kernel splits batches between threads.
-    """
-    return single_threaded_blas() if threads > 1 else contextlib.nullcontext()
 
 
 def _shuffled(sample_idx, random_state):

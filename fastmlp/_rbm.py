@@ -24,7 +24,7 @@ from sklearn.utils.validation import validate_data
 
 from . import _rbm_kernels as R
 from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
-from ._config import single_threaded_blas, worker_threads
+from ._config import blas_for, worker_threads
 from ._mt19937 import MTStream
 from ._validation import check_fitted
 
@@ -252,7 +252,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         bufs = self._epoch_buffers(X.shape[1], min(batch_size, rows.n), dtype, threads)
         # The BLAS path calls BLAS inside its threads, where BLAS threads of
         # its own would compete with them for the cores.
-        with MTStream(rng) as stream, single_threaded_blas():
+        with MTStream(rng) as stream, blas_for(threads):
             for iteration in range(1, n_iter + 1):
                 R.cd_epoch(
                     rows.X, rows.data, rows.indices, rows.indptr, rows.n,
