@@ -243,6 +243,21 @@ def _visible_block(Hs, W, b, P):
 
 
 @jit
+def _feature_block(P, f, n_blocks):
+    """Block ``f`` of ``n_blocks`` of features: ``(j0, j1, Pf)``.
+
+    The block is columns ``j0:j1``; its visible means ``Pf`` (m x (j1 - j0))
+    are a contiguous piece of ``P``'s memory, the blocks one after the
+    other, so that each thread writes its own cache lines.
+    """
+    m, d = P.shape
+    j0 = f * d // n_blocks
+    j1 = (f + 1) * d // n_blocks
+    Pf = P.reshape(m * d)[m * j0 : m * j1].reshape((m, j1 - j0))
+    return j0, j1, Pf
+
+
+@jit
 def _hidden_from_parts(S, c, HH, r0, r1):
     """``HH[r] = sigmoid(c + S[0, r] + S[1, r] + ...)`` for rows ``r0 <= r < r1``.
 
@@ -291,15 +306,11 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_
     on the number of threads.
     """
     n = rows.shape[0]
-    m, d = P.shape
+    d = P.shape[1]
     n_features = S.shape[0]
-    flat = P.reshape(m * d)
     for f in prange(n_features):
-        j0 = f * d // n_features
-        j1 = (f + 1) * d // n_features
-        w = j1 - j0
+        j0, j1, Pf = _feature_block(P, f, n_features)
         _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S[f], _NO_ROW)
-        Pf = flat[m * j0 : m * j1].reshape((m, w))
         _visible_block(Hs, Wt[j0:j1], b[j0:j1], Pf)
         bernoulli(Pf, U, d, j0, Vneg[:, j0:j1])
         # The negative sample is dense: no CSR parts.
@@ -366,10 +377,8 @@ def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, s
     m, d = Pv.shape
     n_rows, k = HH.shape
     nb = Vt.shape[0]
-    flat = Pv.reshape(m * d)
     for q in prange(nb):
-        j0 = q * d // nb
-        j1 = (q + 1) * d // nb
+        j0, j1, Pf = _feature_block(Pv, q, nb)
         w = j1 - j0
         Vq = Vt[q, : n_rows * w].reshape((n_rows, w))
         Vpos = Vq[:n]
@@ -388,7 +397,6 @@ def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, s
                     Vpos[i, t] = V[i, j0 + t]
         W = Wt[j0:j1]
         np.dot(Vpos, W, S[q, :n])
-        Pf = flat[m * j0 : m * j1].reshape((m, w))
         affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
         bernoulli(Pf, U, d, j0, Vneg)
         np.dot(Vneg, W, S[q, n:n_rows])
