@@ -231,7 +231,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return dict(
             G=np.empty((threads, width * k), dtype=dtype) if blas else None,
             Vt=np.empty((threads, (batch_rows + m) * width), dtype=dtype) if blas else None,
-            sums=np.empty((threads, k + n_features), dtype=dtype) if blas else None,
+            sums=np.empty((threads, max(k, width)), dtype=dtype) if blas else None,
             VV=np.empty((0 if blas else batch_rows + m, n_features), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),

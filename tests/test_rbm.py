@@ -190,7 +190,7 @@ def test_cd_step_against_numpy(n_rows, sparse, threads):
     width = -(-d // threads)
     G = np.empty((threads, width * k)) if blas else None
     Vt = np.empty((threads, (n_rows + m) * width)) if blas else None
-    sums = np.empty((threads, k + d)) if blas else None
+    sums = np.empty((threads, max(k, width))) if blas else None
     with MTStream(np.random.RandomState(9)) as s, threadpool_limits(limits=1, user_api="blas"):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
