@@ -65,7 +65,14 @@ _NO_ROW = np.intp(0)
 # 4.1 with views (one thread; in the hidden sums, 7% faster).
 
 
-@jit
+# Fused multiply-adds (contract) in the axpys: each product and sum is
+# rounded once, as in BLAS's FMA kernels. One thread, 10 + 10 rows of 392
+# binary features at 21% density, 256 hidden units: hidden sums 58-63 ->
+# 54-56 us, weight step 51-53 -> 45-53 us (a whole epoch: within the noise).
+_FMA = {"contract"}
+
+
+@jit(fastmath=_FMA)
 def _axpy4(a0, j0, a1, j1, a2, j2, a3, j3, X, Y, i):
     # Y[i] += a0 X[j0] + .. + a3 X[j3] in one pass over Y[i]: it is loaded
     # and stored once instead of four times, and every element gets the same
@@ -74,7 +81,7 @@ def _axpy4(a0, j0, a1, j1, a2, j2, a3, j3, X, Y, i):
         Y[i, t] = (((Y[i, t] + a0 * X[j0, t]) + a1 * X[j1, t]) + a2 * X[j2, t]) + a3 * X[j3, t]
 
 
-@jit
+@jit(fastmath=_FMA)
 def _axpy(a, j, X, Y, i):
     # Y[i] += a X[j]
     for t in range(Y.shape[1]):
