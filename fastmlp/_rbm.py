@@ -226,17 +226,19 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         k = self.n_components
         m = self.h_samples_.shape[0]
         blas = min(batch_rows, m) >= R.BLAS_MIN_ROWS
-        # Each thread's rows of the weights, for the BLAS path's weight step.
-        width = -(-n_features // threads)
+        # The loops path works on blocks of features (and the threads on
+        # blocks of hidden units); the BLAS path's blocks are the threads'.
+        blocks = threads if blas else R.FEATURE_BLOCKS
+        width = -(-n_features // blocks)
         return dict(
             G=np.empty((threads, width * k), dtype=dtype) if blas else None,
             Vt=np.empty((threads, (batch_rows + m) * width), dtype=dtype) if blas else None,
-            sums=np.empty((threads, max(k, width)), dtype=dtype) if blas else None,
+            sums=np.empty((max(threads, blocks), max(k, width)), dtype=dtype),
             VV=np.empty((0 if blas else batch_rows + m, n_features), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
             U=np.empty(m * (n_features + k), dtype=np.float64),
-            S=np.empty((threads if blas else R.FEATURE_BLOCKS, batch_rows + m, k), dtype=dtype),
+            S=np.empty((blocks, batch_rows + m, k), dtype=dtype),
             rows=np.empty(batch_rows, dtype=np.intp),
         )
 

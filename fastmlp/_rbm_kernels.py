@@ -265,67 +265,108 @@ def _feature_block(P, f, n_blocks):
 
 
 @jit
-def _hidden_from_parts(S, c, HH, r0, r1):
-    """``HH[r] = sigmoid(c + S[0, r] + S[1, r] + ...)`` for rows ``r0 <= r < r1``.
+def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc, negate):
+    """Hidden units ``h0:h1`` of a PCD step: means, hidden bias step, chain sample.
 
-    The blocks of features' parts of the hidden sums are added in order, so
-    the result does not depend on which thread adds them.
+    ``HH[:, h0:h1] = sigmoid(c + S[0] + S[1] + ...)`` there, the blocks of
+    features' parts of the hidden sums added in order, so that the result
+    does not depend on which thread adds them. Then ``c[h0:h1]`` takes its
+    step from those means (``HH[:n]`` positive, the rest negative, ``acc``
+    scratch of ``h1 - h0``), and ``Hs[:, h0:h1]`` gets the chain's next
+    sample from the negative means, its uniforms ``U`` from ``offset`` in C
+    order. With ``negate`` the negative means are then negated, for
+    :func:`blas_weights`'s single product. A thread that owns a block of
+    hidden units does all of this with no other thread's sums to wait for.
     """
-    k = HH.shape[1]
-    for i in range(r0, r1):
-        for h in range(k):
-            HH[i, h] = c[h]
+    n_rows, k = HH.shape
+    for i in range(n_rows):
+        row = HH[i, h0:h1]
+        for h in range(h1 - h0):
+            row[h] = c[h0 + h]
         for f in range(S.shape[0]):
-            for h in range(k):
-                HH[i, h] += S[f, i, h]
-        for h in range(k):
-            HH[i, h] = _logistic(HH[i, h])
+            part = S[f, i, h0:h1]
+            for h in range(h1 - h0):
+                row[h] += part[h]
+        for h in range(h1 - h0):
+            row[h] = _logistic(row[h])
+    w = h1 - h0
+    for h in range(w):
+        acc[h] = 0.0
+    _bias_step(c[h0:h1], step, acc[:w], HH[:n, h0:h1], HH[n:, h0:h1])
+    Hneg = HH[n:, h0:h1]
+    _sample_chain(Hneg, U, k, offset + h0, Hs[:, h0:h1])
+    if negate:
+        for i in range(Hneg.shape[0]):
+            for h in range(w):
+                Hneg[i, h] = -Hneg[i, h]
 
 
 @pjit
-def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks):
-    """The means and the negative sample of one PCD step, on the threads.
+def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks, step,
+             sums):
+    """The means, samples and bias steps of one PCD step, on the threads.
 
     With ``n = len(rows)`` positive rows (dense ``V``, or CSR rows ``rows``)
     and ``m = len(Hs)`` chain rows:
 
     * ``HH[:n] = sigmoid(V @ Wt + c)``, the positive hidden means;
     * ``P = sigmoid(Hs @ Wt.T + b)``, the visible means of the chain;
-    * ``Vneg = (U < P)``, the negative sample, ``U`` its uniforms (C order);
-    * ``HH[n:] = sigmoid(Vneg @ Wt + c)``, the negative hidden means.
+    * ``Vneg = (U < P)``, the negative sample, its uniforms the first
+      ``m * d`` of ``U`` (C order);
+    * ``HH[n:] = sigmoid(Vneg @ Wt + c)``, the negative hidden means;
+    * ``b`` and ``c`` take their steps (``step`` already divided by ``n``),
+      and ``Hs`` becomes the chain's next sample, from the ``m * k``
+      uniforms after the negative sample's.
 
-    All of it is done in ``len(S)`` blocks of features, each on one thread,
-    with nothing shared between the blocks but the read-only ``Hs``: block
-    ``f`` adds up its own rows of ``Wt`` for both hidden sums (into ``S[f]``,
-    scratch of at least ``n + m`` rows), and makes its columns of ``P`` and
-    ``Vneg``. ``P`` is scratch here: block ``f``'s columns are a contiguous
-    ``m x width`` piece of its memory. Then the rows of ``HH`` are split
-    into ``n_blocks`` to add the blocks' sums in order and apply the sigmoid.
-    (Each block's visible means as one single-threaded BLAS product instead
-    of :func:`_visible_block`'s loops made whole epochs 1.2-1.35x slower at
-    10 to 100 rows.)
+    The first part is done in ``len(S)`` blocks of features, each on one
+    thread, with nothing shared between the blocks but the read-only ``Hs``:
+    block ``f`` adds up its own rows of ``Wt`` for both hidden sums (into
+    ``S[f]``, scratch of at least ``n + m`` rows), makes its columns of
+    ``P`` and ``Vneg`` and steps its part of ``b``. ``P`` is scratch here:
+    block ``f``'s columns are a contiguous ``m x width`` piece of its
+    memory. Then the hidden units are split into ``n_blocks``
+    (:func:`_hidden_block`). ``sums`` is scratch for the bias steps'
+    column sums: a row of ``max(k, ceil(d / len(S)))`` for each block of
+    either kind. (Each block's visible means as one single-threaded BLAS
+    product instead of :func:`_visible_block`'s loops made whole epochs
+    1.2-1.35x slower at 10 to 100 rows.)
 
     So each thread reads the rows of ``Wt`` that it owns in
     :func:`cd_weights` (the same split for ``len(S)`` a multiple of
     ``n_blocks``): rows that the other core had just updated cost 57 us a
     minibatch of 10 moving between the caches, more than their sums, when
-    the threads split the rows of ``V`` instead. The result does not depend
-    on the number of threads.
+    the threads split the rows of ``V`` instead. The bias steps and the
+    chain sample run on the threads too, as in :func:`blas_means`, leaving
+    the calling thread only the draws. The result does not depend on the
+    number of threads.
     """
     n = rows.shape[0]
-    d = P.shape[1]
+    m, d = P.shape
+    k = HH.shape[1]
     n_features = S.shape[0]
     for f in prange(n_features):
         j0, j1, Pf = _feature_block(P, f, n_features)
         _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S[f], _NO_ROW)
         _visible_block(Hs, Wt[j0:j1], b[j0:j1], Pf)
-        bernoulli(Pf, U, d, j0, Vneg[:, j0:j1])
+        Vf = Vneg[:, j0:j1]
+        bernoulli(Pf, U, d, j0, Vf)
         # The negative sample is dense: no CSR parts.
         _selected_sums(Vneg, None, None, None, rows, Wt, j0, j1, S[f], n)
-    n_rows = HH.shape[0]
-    nb = max(1, min(n_blocks, n_rows))
+        acc = sums[f, : j1 - j0]
+        for t in range(j1 - j0):
+            acc[t] = 0.0
+        if data is not None:
+            for i in range(n):
+                r = rows[i]
+                for p in range(indptr[r], indptr[r + 1]):
+                    j = indices[p]
+                    if j0 <= j < j1:
+                        acc[j - j0] += data[p]
+        _bias_step(b[j0:j1], step, acc, V[:, j0:j1] if data is None else V[:0, j0:j1], Vf)
+    nb = max(1, min(n_blocks, k))
     for t in prange(nb):
-        _hidden_from_parts(S, c, HH, t * n_rows // nb, (t + 1) * n_rows // nb)
+        _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, step, U, m * d, Hs,
+                      sums[t], False)
 
 
 @pjit
@@ -366,8 +407,8 @@ def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, s
     out), ``HH[n:]`` the negative hidden means, negated for
     :func:`blas_weights`, and ``Hs`` the chain's next sample. ``U`` holds
     the negative sample's ``m * d`` uniforms, then the next chain sample's
-    ``m * k``. The visible bias takes its step here; ``sums[q, :k]`` gets
-    thread ``q``'s part of the hidden bias step's column sums.
+    ``m * k``. Both biases take their steps here (``sums``: scratch, as in
+    :func:`cd_means`).
 
     As in :func:`cd_means`, each of the ``len(Vt)`` threads works on its own
     block of features, that is its own rows of ``Wt``, which it alone steps
@@ -375,10 +416,10 @@ def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, s
     makes those of the negative sample in ``Vt[q]`` (flat scratch, ``n + m``
     rows), and its products (single-threaded BLAS: the caller limits BLAS to
     the calling thread) give its part of both hidden sums in ``S[q]``.
-    Then the rows of ``HH`` are split between the threads to add the parts
-    in order, apply the sigmoid and draw the chain's next sample. Splitting
-    rows for the products instead made every thread read all the weights,
-    half of them just written by the other core.
+    Then the hidden units are split between the threads
+    (:func:`_hidden_block`). Splitting rows for the products instead made
+    every thread read all the weights, half of them just written by the
+    other core.
     """
     n = rows.shape[0]
     m, d = Pv.shape
@@ -411,22 +452,10 @@ def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, s
         for t in range(w):
             acc[t] = 0.0
         _bias_step(b[j0:j1], step, acc, Vpos, Vneg)
-    for q in prange(nb):
-        r0 = q * n_rows // nb
-        r1 = (q + 1) * n_rows // nb
-        _hidden_from_parts(S, c, HH, r0, r1)
-        acc = sums[q, :k]
-        for h in range(k):
-            acc[h] = 0.0
-        _column_sums(acc, HH[r0:min(r1, n)], HH[max(r0, n):r1])
-        # This part's chain rows, if any.
-        c0 = max(r0, n) - n
-        c1 = max(r1, n) - n
-        Hneg = HH[n + c0 : n + c1]
-        _sample_chain(Hneg, U[m * d + c0 * k : m * d + c1 * k], Hs[c0:c1])
-        for i in range(Hneg.shape[0]):
-            for h in range(k):
-                Hneg[i, h] = -Hneg[i, h]
+    nh = max(1, min(nb, k))
+    for q in prange(nh):
+        _hidden_block(S, c, HH, n, q * k // nh, (q + 1) * k // nh, step, U, m * d, Hs,
+                      sums[q], True)
 
 
 @pjit
@@ -477,15 +506,18 @@ def _bias_step(bias, step, acc, A, B):
 
 
 @jit
-def _sample_chain(Hneg, U, Hs):
-    """The chain's next sample ``Hs`` from the hidden means ``Hneg``, uniforms ``U``."""
+def _sample_chain(Hneg, U, stride, offset, Hs):
+    """The chain's next sample ``Hs`` from the hidden means ``Hneg``.
+
+    The uniforms ``U`` are laid out as in :func:`bernoulli`.
+    """
     m, k = Hs.shape
     for i in range(m):
         for h in range(k):
             p = Hneg[i, h]
             # scikit-learn sets h to 1 where u < h, then floors: h == 1.0
             # (a saturated sigmoid) also stays 1.
-            Hs[i, h] = 1.0 if (U[i * k + h] < p or p >= 1.0) else 0.0
+            Hs[i, h] = 1.0 if (U[i * stride + offset + h] < p or p >= 1.0) else 0.0
 
 
 @jit
@@ -500,63 +532,35 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     ``U`` (at least m * (d + k)) serve both paths.
 
     The products go through the threaded loops above, which win for small
-    minibatches (see :data:`BLAS_MIN_ROWS`), when ``G``, ``Vt`` and ``sums``
-    are None; ``VV`` (n + m rows of d) then holds the negative visible
-    sample below row ``n``, and ``S`` is blocks of features x (n + m) x k
-    (:func:`cd_means`). They go through BLAS (:func:`blas_means`,
-    :func:`blas_weights`; BLAS limited to the calling thread) when ``G``
-    (threads x ceil(d / threads) * k), ``Vt`` (threads x (n + m) *
-    ceil(d / threads)) and ``sums`` (threads x max(k, ceil(d / threads)))
-    are arrays; ``S`` is then threads x (n + m) x k and ``VV`` is not used.
-    Numba drops the branches of the other path when it compiles for a None
-    ``G`` or an array, so a fit compiles only the path it takes.
+    minibatches (see :data:`BLAS_MIN_ROWS`), when ``G`` and ``Vt`` are
+    None; ``VV`` (n + m rows of d) then holds the negative visible sample
+    below row ``n``, ``S`` is blocks of features x (n + m) x k and ``sums``
+    max(blocks of features, n_blocks) x max(k, ceil(d / blocks of
+    features)) (:func:`cd_means`). They go through BLAS
+    (:func:`blas_means`, :func:`blas_weights`; BLAS limited to the calling
+    thread) when ``G`` (threads x ceil(d / threads) * k) and ``Vt``
+    (threads x (n + m) * ceil(d / threads)) are arrays; ``S`` is then
+    threads x (n + m) x k, ``sums`` threads x max(k, ceil(d / threads)) and
+    ``VV`` is not used. Numba drops the branches of the other path when it
+    compiles for a None ``G`` or an array, so a fit compiles only the path
+    it takes.
     """
     n = rows.shape[0]
     m, k = Hs.shape
     d = Wt.shape[0]
-    Hpos = HH[:n]
-    Hneg = HH[n : n + m]
-    Vneg = VV[n : n + m]
     step = cast_like(lr, Wt)
-    # The negative sample's uniforms come first in the stream.
+    # The negative sample's uniforms, then the chain's next sample's: the
+    # stream's order, drawn at once for the threads.
     fill_uniform(key, pos, U[: m * d])
+    fill_uniform(key, pos, U[m * d : m * (d + k)])
     if G is not None:
-        # Then the chain's next sample's, drawn at once for the threads.
-        fill_uniform(key, pos, U[m * d : m * (d + k)])
         blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S,
                    HH[: n + m], sums, step)
-        # The hidden bias step reads the pre-update means only.
-        for h in range(k):
-            total = sums[0, h]
-            for q in range(1, sums.shape[0]):
-                total += sums[q, h]
-            c[h] += step * total
         blas_weights(Vt, HH[: n + m], Wt, step, G)
         return
-
+    Vneg = VV[n : n + m]
     cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vneg, S,
-             HH[: n + m], n_blocks)
-    # Bias steps first: they read the pre-update samples only. The chain
-    # sample was read for the last time above, so its first row can hold
-    # the hidden column sums, added up row by row (contiguous, vectorised).
-    acc = Hs[0]
-    for h in range(k):
-        acc[h] = 0.0
-    _bias_step(c, step, acc, Hpos, Hneg)
-    col = Pv[0]  # one row of scratch holds the visible column sums
-    for j in range(d):
-        col[j] = 0.0
-    if data is not None:
-        for i in range(n):
-            r = rows[i]
-            for p in range(indptr[r], indptr[r + 1]):
-                col[indices[p]] += data[p]
-    _bias_step(b, step, col, V if data is None else V[:0], Vneg)
-
-    # The chain's next sample reads only Hneg; drawing it before the weight
-    # step keeps the stream's order.
-    fill_uniform(key, pos, U[: m * k])
-    _sample_chain(Hneg, U, Hs)
+             HH[: n + m], n_blocks, step, sums)
     cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks)
 
 

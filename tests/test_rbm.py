@@ -130,37 +130,48 @@ def test_feature_names_out(digits01):
                                                  "bernoullirbm2"]
 
 
-@pytest.mark.parametrize("n_blocks", [1, 2, 3])
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 6])  # 6: more threads than hidden units
 @pytest.mark.parametrize("d", [7, 8])  # an odd row of Wt left over by the pairs, or none
 @pytest.mark.parametrize("m", [1, 3, 4, 9])  # rows of Hs: groups of four and a remainder
 def test_threaded_means_against_numpy(m, d, n_blocks):
     rng = np.random.RandomState(m * d + n_blocks)
     k, n = 5, m + 2
     Wt = rng.randn(d, k)
-    b, c = rng.randn(d), rng.randn(k)
-    Hs = (rng.rand(m, k) > 0.5).astype(float)
+    b0, c0 = rng.randn(d), rng.randn(k)
+    Hs0 = (rng.rand(m, k) > 0.5).astype(float)
     V = (rng.rand(n, d) > 0.6) * rng.rand(n, d)
-    U = rng.rand(m * d)
+    U = rng.rand(m * (d + k))
+    step = 0.3
     sig = lambda z: 1 / (1 + np.exp(-z))
-    P_ref = sig(Hs @ Wt.T + b)
-    Vneg_ref = (U.reshape(m, d) < P_ref).astype(float)
+    P_ref = sig(Hs0 @ Wt.T + b0)
+    Vneg_ref = (U[: m * d].reshape(m, d) < P_ref).astype(float)
+    Hpos_ref, Hneg_ref = sig(V @ Wt + c0), sig(Vneg_ref @ Wt + c0)
+    b_ref = b0 + step * (V.sum(0) - Vneg_ref.sum(0))
+    c_ref = c0 + step * (Hpos_ref.sum(0) - Hneg_ref.sum(0))
+    Hs_ref = (U[m * d :].reshape(m, k) < Hneg_ref).astype(float)
     X = sp.csr_matrix(V)
     for sparse in (False, True):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         # One block of features, several, and more blocks than features.
         for n_features in (1, 3, 8):
+            b, c, Hs = b0.copy(), c0.copy(), Hs0.copy()
             P = np.full((m, d), np.nan)
             Vneg = np.full((m, d), np.nan)
             HH = np.full((n + m, k), np.nan)
             S = np.full((n_features, n + m, k), np.nan)
-            R.cd_means(V, *csr, np.arange(n), Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks)
+            sums = np.full((max(n_features, n_blocks), max(k, d)), np.nan)
+            R.cd_means(V, *csr, np.arange(n), Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks,
+                       step, sums)
             np.testing.assert_array_equal(Vneg, Vneg_ref)
-            np.testing.assert_allclose(HH[:n], sig(V @ Wt + c), rtol=1e-13)
-            np.testing.assert_allclose(HH[n:], sig(Vneg_ref @ Wt + c), rtol=1e-13)
+            np.testing.assert_allclose(HH[:n], Hpos_ref, rtol=1e-13)
+            np.testing.assert_allclose(HH[n:], Hneg_ref, rtol=1e-13)
             # P is scratch: block f's columns, contiguous, in order.
             blocks = [P_ref[:, f * d // n_features : (f + 1) * d // n_features].ravel()
                       for f in range(n_features)]
             np.testing.assert_allclose(P.ravel(), np.concatenate(blocks), rtol=1e-13)
+            np.testing.assert_allclose(b, b_ref, rtol=1e-13)
+            np.testing.assert_allclose(c, c_ref, rtol=1e-13)
+            np.testing.assert_array_equal(Hs, Hs_ref)
 
 
 @pytest.mark.parametrize("threads", [2, 5])  # 12 features: even blocks, uneven ones
@@ -187,17 +198,17 @@ def test_cd_step_against_numpy(n_rows, sparse, threads):
 
     X = sp.csr_matrix(V)
     blas = n_rows >= R.BLAS_MIN_ROWS
-    width = -(-d // threads)
+    blocks = threads if blas else R.FEATURE_BLOCKS
+    width = -(-d // blocks)
     G = np.empty((threads, width * k)) if blas else None
     Vt = np.empty((threads, (n_rows + m) * width)) if blas else None
-    sums = np.empty((threads, max(k, width))) if blas else None
+    sums = np.empty((max(threads, blocks), max(k, width)))
     with MTStream(np.random.RandomState(9)) as s, threadpool_limits(limits=1, user_api="blas"):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
                   np.empty((m, d)), np.empty(m * (d + k)),
-                  np.empty((threads if blas else R.FEATURE_BLOCKS, n_rows + m, k)), threads, G, Vt,
-                  sums)
+                  np.empty((blocks, n_rows + m, k)), threads, G, Vt, sums)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)
