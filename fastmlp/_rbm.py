@@ -37,6 +37,12 @@ class _Rows:
         self.sparse = sp.issparse(X)
         if self.sparse:
             X = sp.csr_matrix(X)
+            if not X.has_canonical_format:
+                # The kernels list each row's entries in room for one a
+                # feature: repeated entries are added up first (as a
+                # product with X would add them), out of the caller's array.
+                X = X.copy()
+                X.sum_duplicates()
             self.data = np.ascontiguousarray(X.data, dtype=dtype)
             self.indices = np.ascontiguousarray(X.indices)
             self.indptr = np.ascontiguousarray(X.indptr)
@@ -225,20 +231,16 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _epoch_buffers(self, n_features, batch_rows, dtype, threads):
         k = self.n_components
         m = self.h_samples_.shape[0]
-        blas = min(batch_rows, m) >= R.BLAS_MIN_ROWS
-        # The loops path works on blocks of features (and the threads on
-        # blocks of hidden units); the BLAS path's blocks are the threads'.
-        blocks = threads if blas else R.FEATURE_BLOCKS
+        # One block of features a thread, each on the rows of the weights it steps.
+        blocks = max(R.MIN_FEATURE_BLOCKS, threads)
         width = -(-n_features // blocks)
         return dict(
-            G=np.empty((threads, width * k), dtype=dtype) if blas else None,
-            Vt=np.empty((threads, (batch_rows + m) * width), dtype=dtype) if blas else None,
             sums=np.empty((max(threads, blocks), max(k, width)), dtype=dtype),
-            VV=np.empty((0 if blas else batch_rows + m, n_features), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
             U=np.empty(m * (n_features + k), dtype=np.float64),
             S=np.empty((blocks, batch_rows + m, k), dtype=dtype),
+            lists=R.list_buffers(batch_rows + m, n_features, blocks, dtype),
             rows=np.empty(batch_rows, dtype=np.intp),
         )
 
@@ -252,7 +254,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Hs = np.ascontiguousarray(self.h_samples_, dtype=dtype)
         threads = worker_threads()
         bufs = self._epoch_buffers(X.shape[1], min(batch_size, rows.n), dtype, threads)
-        # The BLAS path calls BLAS inside its threads, where BLAS threads of
+        # Long chains call BLAS inside the threads, where BLAS threads of
         # its own would compete with them for the cores.
         with MTStream(rng) as stream, blas_for(threads):
             for iteration in range(1, n_iter + 1):

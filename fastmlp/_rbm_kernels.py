@@ -13,8 +13,7 @@ per visible unit of the negative chain, then one per hidden unit.
 Input is dense ``V`` with None for the CSR parts ``data``, ``indices``,
 ``indptr``, or those parts with the rows ``rows`` to read. Every CSR branch
 is under ``data is not None``, which Numba removes when it compiles for a
-None: a dense fit compiles no CSR code (likewise ``G`` picks BLAS or the
-threaded loops in :func:`cd_step`).
+None: a dense fit compiles no CSR code.
 """
 
 import math
@@ -27,104 +26,188 @@ from ._config import cast_like, jit, pjit
 from ._mt19937 import fill_uniform
 
 
-# Minibatches of at least this many rows use BLAS for the products; smaller
-# ones use the zero-skipping threaded loops. Whole epochs on 784 x 256
-# binary images, BLAS against loops: 1.42x the time at 10 rows, 1.10x at
-# 20, 0.96x at 32, 0.87x at 48 (Xeon with AVX-512, 2 cores; on an AVX2
-# EPYC, before the BLAS path split its work between the threads, the loops
-# won up to about 140 rows).
+# Chains of at least this many rows take their visible means from BLAS
+# (one single-threaded product a block of features); shorter ones from the
+# register-blocked loops of _visible_block. Whole epochs, 784 x 256, 2
+# threads, loops against BLAS (two runs): 0.89-0.91x the time at 10 rows,
+# 0.81-0.86x at 16, 0.94-1.03x at 24, 1.10-1.18x at 32, 1.11-1.32x at 100.
 BLAS_MIN_ROWS = 32
 
-# Blocks of features whose sums cd_means adds up apart (the result
-# depends on it, not on the thread count). A multiple of the usual thread
-# count, so that each thread reads the rows of the weights it updates.
-FEATURE_BLOCKS = 4
+# Blocks of features whose sums cd_means adds up apart: at least this
+# many, or one a thread. The result depends on the number of blocks, so one
+# or two threads give the same model. Whole epochs, 784 x 256, 2 threads:
+# 2 blocks against 4 were as fast at 10 rows and 0.83-0.94x the time at
+# 100; 8 blocks were slower at both.
+MIN_FEATURE_BLOCKS = 2
 
-
-@jit
-def bernoulli(P, U, stride, offset, out):
-    """``out[i, t] = (U[i * stride + offset + t] < P[i, t])`` as 0.0/1.0.
-
-    ``P`` and ``out`` are a block of columns of a sample whose uniforms
-    ``U`` are laid out in C order, ``stride`` to a row, the block's starting
-    at column ``offset``.
-    """
-    n, k = P.shape
-    for i in range(n):
-        for t in range(k):
-            out[i, t] = 1.0 if U[i * stride + offset + t] < P[i, t] else 0.0
+# Fused multiply-adds (contract) in the sums over lists: each product and
+# sum is rounded once, as in BLAS's FMA kernels.
+_FMA = {"contract"}
 
 
 # Row number 0 as a plain int64: helpers called with a literal 0 are
 # compiled again for it (Numba specialises on constant arguments).
 _NO_ROW = np.intp(0)
 
-# The helpers below take whole 2-D arrays and row numbers rather than row
-# views: each view passed costs a reference-count update, and the four-way
-# axpy over 784 x 256 weights ran at 7.7 GFMA/s with row numbers against
-# 4.1 with views (one thread; in the hidden sums, 7% faster).
 
+@jit
+def _list_rows(V, data, indices, indptr, rows, j0, j1, ptr, idx, val):
+    """The non-zeros of the positive rows' columns ``j0:j1`` as lists.
 
-# Fused multiply-adds (contract) in the axpys: each product and sum is
-# rounded once, as in BLAS's FMA kernels. One thread, 10 + 10 rows of 392
-# binary features at 21% density, 256 hidden units: hidden sums 58-63 ->
-# 54-56 us, weight step 51-53 -> 45-53 us (a whole epoch: within the noise).
-_FMA = {"contract"}
-
-
-@jit(fastmath=_FMA)
-def _axpy4(a0, j0, a1, j1, a2, j2, a3, j3, X, Y, i):
-    # Y[i] += a0 X[j0] + .. + a3 X[j3] in one pass over Y[i]: it is loaded
-    # and stored once instead of four times, and every element gets the same
-    # additions in the same order as four single steps.
-    for t in range(Y.shape[1]):
-        Y[i, t] = (((Y[i, t] + a0 * X[j0, t]) + a1 * X[j1, t]) + a2 * X[j2, t]) + a3 * X[j3, t]
-
-
-@jit(fastmath=_FMA)
-def _axpy(a, j, X, Y, i):
-    # Y[i] += a X[j]
-    for t in range(Y.shape[1]):
-        Y[i, t] += a * X[j, t]
-
-
-@jit(inline="always")
-def _axpy_selected(A, sa, B, sb, b0, col, X, Y, i):
-    """``Y[i] += sa A[:, col] @ X[:len(A)] + sb B[:, col] @ X[b0:b0 + len(B)]``.
-
-    Rows of ``X`` whose coefficient is zero are skipped; the others are
-    applied four at a time (:func:`_axpy4`), in order, up to three waiting
-    in ``(a0, q0) .. (a2, q2)`` for the next one. Both the hidden means
-    (``A`` the transposed visible rows) and the weight step (``A``, ``B`` the
-    positive and negative visible samples) are this.
+    Row ``i``'s entries are ``idx[ptr[i]:ptr[i + 1]]`` (columns counted from
+    ``j0``) and ``val`` there; ``ptr`` gets ``n + 1`` entries. ``V`` is
+    dense, or the CSR rows ``rows``. The dense scan appends every entry and
+    keeps it if non-zero: no branch on the data.
     """
-    a0 = a1 = a2 = Y[i, 0] * 0
-    q0 = q1 = q2 = _NO_ROW
-    pending = 0
-    na = A.shape[0]
-    for q in range(na + B.shape[0]):
-        if q < na:
-            a = sa * A[q, col]
-            r = q
+    n = rows.shape[0]
+    c = 0
+    ptr[0] = 0
+    for i in range(n):
+        if data is not None:
+            r = rows[i]
+            for p in range(indptr[r], indptr[r + 1]):
+                j = indices[p]
+                if j0 <= j < j1:
+                    idx[c] = j - j0
+                    val[c] = data[p]
+                    c += 1
         else:
-            a = sb * B[q - na, col]
-            r = b0 + q - na
-        if a != 0:
-            if pending == 3:
-                _axpy4(a0, q0, a1, q1, a2, q2, a, r, X, Y, i)
-                pending = 0
-            elif pending == 2:
-                a2, q2, pending = a, r, 3
-            elif pending == 1:
-                a1, q1, pending = a, r, 2
+            for j in range(j0, j1):
+                v = V[i, j]
+                idx[c] = j - j0
+                val[c] = v
+                c += v != 0
+        ptr[i + 1] = c
+
+
+@jit
+def _sample_rows(P, U, stride, offset, n, ptr, idx, val):
+    """Draw the sample ``(U < P)``, listing its ones as rows ``n, n + 1, ..``.
+
+    ``P`` is a block of columns of the means, whose uniforms ``U`` are laid
+    out in C order, ``stride`` to a row, the block's starting at column
+    ``offset``. The lists are those of :func:`_list_rows`, whose ``n`` rows
+    they follow.
+    """
+    m, w = P.shape
+    c = ptr[n]
+    one = cast_like(1.0, val)
+    for i in range(m):
+        for t in range(w):
+            idx[c] = t
+            val[c] = one
+            c += U[i * stride + offset + t] < P[i, t]
+        ptr[n + i + 1] = c
+
+
+@jit
+def _list_columns(ptr, idx, val, n_rows, w, cptr, cidx, cval):
+    """The same entries by column: column ``j``'s rows ``cidx[cptr[j]:cptr[j + 1]]``, in order."""
+    for j in range(w + 1):
+        cptr[j] = 0
+    for p in range(ptr[n_rows]):
+        cptr[idx[p] + 1] += 1
+    for j in range(w):
+        cptr[j + 1] += cptr[j]
+    # cptr[j] is column j's next free place while filling, then its end.
+    for i in range(n_rows):
+        for p in range(ptr[i], ptr[i + 1]):
+            j = idx[p]
+            q = cptr[j]
+            cidx[q] = i
+            cval[q] = val[p]
+            cptr[j] = q + 1
+    for j in range(w, 0, -1):
+        cptr[j] = cptr[j - 1]
+    cptr[0] = 0
+
+
+@jit(fastmath=_FMA)
+def _list_sums(ptr, idx, val, X, Y):
+    """``Y[i] = sum(val[p] * X[idx[p]])`` over row ``i``'s entries, for every row of ``Y``.
+
+    The entries are added in order, four rows of ``X`` to a pass over
+    ``Y[i]``, which is loaded and stored once for the four. RBM inputs and
+    samples are mostly zeros and ones: adding up the rows of ``X`` that the
+    non-zeros select does a fraction of a dense product's work. 784 x 256
+    weights, 200 rows at 21% density, one thread: 332 us against 484 us
+    for the dense product in BLAS.
+    """
+    for i in range(Y.shape[0]):
+        y = Y[i]
+        for t in range(y.shape[0]):
+            y[t] = 0.0
+        p = ptr[i]
+        e = ptr[i + 1]
+        while p + 4 <= e:
+            x0 = X[idx[p]]
+            x1 = X[idx[p + 1]]
+            x2 = X[idx[p + 2]]
+            x3 = X[idx[p + 3]]
+            a0, a1, a2, a3 = val[p], val[p + 1], val[p + 2], val[p + 3]
+            for t in range(y.shape[0]):
+                y[t] = (((y[t] + a0 * x0[t]) + a1 * x1[t]) + a2 * x2[t]) + a3 * x3[t]
+            p += 4
+        while p < e:
+            x0 = X[idx[p]]
+            a0 = val[p]
+            for t in range(y.shape[0]):
+                y[t] += a0 * x0[t]
+            p += 1
+
+
+@jit(fastmath=_FMA)
+def _list_step(cptr, cidx, cval, n, step, HH, W):
+    """``W[j] += step * (Vpos.T @ HH[:n] - Vneg.T @ HH[n:])[j]`` from column lists.
+
+    Column ``j``'s entries (rows below ``n`` positive, the others negative)
+    are added in order, four rows of ``HH`` to a pass over ``W[j]``. 392
+    rows of the weights from 200 rows at 21% density, one thread: 317 us
+    against 609 us for BLAS's product and the step.
+    """
+    for j in range(W.shape[0]):
+        y = W[j]
+        p = cptr[j]
+        e = cptr[j + 1]
+        while p + 4 <= e:
+            i0, i1, i2, i3 = cidx[p], cidx[p + 1], cidx[p + 2], cidx[p + 3]
+            a0 = (step if i0 < n else -step) * cval[p]
+            a1 = (step if i1 < n else -step) * cval[p + 1]
+            a2 = (step if i2 < n else -step) * cval[p + 2]
+            a3 = (step if i3 < n else -step) * cval[p + 3]
+            x0 = HH[i0]
+            x1 = HH[i1]
+            x2 = HH[i2]
+            x3 = HH[i3]
+            for t in range(y.shape[0]):
+                y[t] = (((y[t] + a0 * x0[t]) + a1 * x1[t]) + a2 * x2[t]) + a3 * x3[t]
+            p += 4
+        while p < e:
+            i0 = cidx[p]
+            a0 = (step if i0 < n else -step) * cval[p]
+            x0 = HH[i0]
+            for t in range(y.shape[0]):
+                y[t] += a0 * x0[t]
+            p += 1
+
+
+@jit
+def _visible_bias_step(b, step, acc, cptr, cidx, cval, n):
+    """``b += step * (Vpos.sum(0) - Vneg.sum(0))`` from column lists (``acc`` scratch).
+
+    Each column's entries are added in row order, positive rows first, as
+    a sum of the dense rows would add them.
+    """
+    zero = cast_like(0.0, acc)
+    for j in range(b.shape[0]):
+        s = zero
+        for p in range(cptr[j], cptr[j + 1]):
+            if cidx[p] < n:
+                s += cval[p]
             else:
-                a0, q0, pending = a, r, 1
-    if pending > 0:
-        _axpy(a0, q0, X, Y, i)
-    if pending > 1:
-        _axpy(a1, q1, X, Y, i)
-    if pending > 2:
-        _axpy(a2, q2, X, Y, i)
+                s -= cval[p]
+        acc[j] = s
+        b[j] += step * s
 
 
 @jit(fastmath={"reassoc", "contract"})
@@ -135,32 +218,6 @@ def _dot(x, y):
     for t in range(x.shape[0]):
         s += x[t] * y[t]
     return s
-
-
-@jit
-def _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S, r0):
-    """``S[r0 + i] = V[i, j0:j1] @ Wt[j0:j1]`` for every row ``i``, skipping zeros.
-
-    RBM inputs and samples are mostly zeros and ones, and a minibatch has
-    few rows: adding up the rows of ``Wt`` that the non-zero inputs select
-    does a fraction of a dense product's work. ``V`` is dense, or the CSR
-    rows ``rows``.
-    """
-    n = rows.shape[0] if data is not None else V.shape[0]
-    k = S.shape[1]
-    one = cast_like(1.0, Wt)
-    for i in range(n):
-        for h in range(k):
-            S[r0 + i, h] = 0.0
-        if data is not None:
-            r = rows[i]
-            for p in range(indptr[r], indptr[r + 1]):
-                j = indices[p]
-                if j0 <= j < j1:
-                    _axpy(data[p], j, Wt, S, r0 + i)
-        else:
-            # 1 * v is exact: the same sums as adding v * Wt[j] directly.
-            _axpy_selected(V.T[j0:j1], one, V.T[:0], one, _NO_ROW, i, Wt[j0:j1], S, r0 + i)
 
 
 @jit(fastmath={"reassoc", "contract"})
@@ -265,7 +322,7 @@ def _feature_block(P, f, n_blocks):
 
 
 @jit
-def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc, negate):
+def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc):
     """Hidden units ``h0:h1`` of a PCD step: means, hidden bias step, chain sample.
 
     ``HH[:, h0:h1] = sigmoid(c + S[0] + S[1] + ...)`` there, the blocks of
@@ -274,9 +331,8 @@ def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc, negate):
     step from those means (``HH[:n]`` positive, the rest negative, ``acc``
     scratch of ``h1 - h0``), and ``Hs[:, h0:h1]`` gets the chain's next
     sample from the negative means, its uniforms ``U`` from ``offset`` in C
-    order. With ``negate`` the negative means are then negated, for
-    :func:`blas_weights`'s single product. A thread that owns a block of
-    hidden units does all of this with no other thread's sums to wait for.
+    order. A thread that owns a block of hidden units does all of this
+    with no other thread's sums to wait for.
     """
     n_rows, k = HH.shape
     for i in range(n_rows):
@@ -295,15 +351,11 @@ def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc, negate):
     _bias_step(c[h0:h1], step, acc[:w], HH[:n, h0:h1], HH[n:, h0:h1])
     Hneg = HH[n:, h0:h1]
     _sample_chain(Hneg, U, k, offset + h0, Hs[:, h0:h1])
-    if negate:
-        for i in range(Hneg.shape[0]):
-            for h in range(w):
-                Hneg[i, h] = -Hneg[i, h]
 
 
 @pjit
-def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks, step,
-             sums):
+def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks, step, sums,
+             lists):
     """The means, samples and bias steps of one PCD step, on the threads.
 
     With ``n = len(rows)`` positive rows (dense ``V``, or CSR rows ``rows``)
@@ -320,166 +372,65 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, Vneg, S, HH, n_
 
     The first part is done in ``len(S)`` blocks of features, each on one
     thread, with nothing shared between the blocks but the read-only ``Hs``:
-    block ``f`` adds up its own rows of ``Wt`` for both hidden sums (into
-    ``S[f]``, scratch of at least ``n + m`` rows), makes its columns of
-    ``P`` and ``Vneg`` and steps its part of ``b``. ``P`` is scratch here:
-    block ``f``'s columns are a contiguous ``m x width`` piece of its
-    memory. Then the hidden units are split into ``n_blocks``
-    (:func:`_hidden_block`). ``sums`` is scratch for the bias steps'
-    column sums: a row of ``max(k, ceil(d / len(S)))`` for each block of
-    either kind. (Each block's visible means as one single-threaded BLAS
-    product instead of :func:`_visible_block`'s loops made whole epochs
-    1.2-1.35x slower at 10 to 100 rows.)
+    block ``f`` lists the non-zeros of its columns of the positive rows and
+    of the negative sample (``lists``: ``ptr, idx, val, cptr, cidx, cval``,
+    each with the blocks on its first axis; by row, then by column for
+    :func:`cd_weights`), adds up its own rows of ``Wt`` for both hidden sums
+    (into ``S[f]``, scratch of at least ``n + m`` rows), makes its columns of
+    ``P`` and steps its part of ``b``. ``P`` is scratch here: block ``f``'s
+    columns are a contiguous ``m x width`` piece of its memory. Then the
+    hidden units are split into ``n_blocks`` (:func:`_hidden_block`).
+    ``sums`` is scratch for the bias steps' column sums: a row of
+    ``max(k, ceil(d / len(S)))`` for each block of either kind.
 
     So each thread reads the rows of ``Wt`` that it owns in
     :func:`cd_weights` (the same split for ``len(S)`` a multiple of
     ``n_blocks``): rows that the other core had just updated cost 57 us a
     minibatch of 10 moving between the caches, more than their sums, when
-    the threads split the rows of ``V`` instead. The bias steps and the
-    chain sample run on the threads too, as in :func:`blas_means`, leaving
-    the calling thread only the draws. The result does not depend on the
-    number of threads.
+    the threads split the rows of ``V`` instead. The result does not depend
+    on the number of threads. With ``m >= BLAS_MIN_ROWS`` the visible means
+    are single-threaded BLAS products (the caller limits BLAS to the calling
+    thread when there are several).
     """
+    ptr, idx, val, cptr, cidx, cval = lists
     n = rows.shape[0]
     m, d = P.shape
     k = HH.shape[1]
+    n_rows = n + m
     n_features = S.shape[0]
     for f in prange(n_features):
         j0, j1, Pf = _feature_block(P, f, n_features)
-        _selected_sums(V, data, indices, indptr, rows, Wt, j0, j1, S[f], _NO_ROW)
-        _visible_block(Hs, Wt[j0:j1], b[j0:j1], Pf)
-        Vf = Vneg[:, j0:j1]
-        bernoulli(Pf, U, d, j0, Vf)
-        # The negative sample is dense: no CSR parts.
-        _selected_sums(Vneg, None, None, None, rows, Wt, j0, j1, S[f], n)
-        acc = sums[f, : j1 - j0]
-        for t in range(j1 - j0):
-            acc[t] = 0.0
-        if data is not None:
-            for i in range(n):
-                r = rows[i]
-                for p in range(indptr[r], indptr[r + 1]):
-                    j = indices[p]
-                    if j0 <= j < j1:
-                        acc[j - j0] += data[p]
-        _bias_step(b[j0:j1], step, acc, V[:, j0:j1] if data is None else V[:0, j0:j1], Vf)
+        w = j1 - j0
+        W = Wt[j0:j1]
+        _list_rows(V, data, indices, indptr, rows, j0, j1, ptr[f], idx[f], val[f])
+        if m >= BLAS_MIN_ROWS:
+            affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
+        else:
+            _visible_block(Hs, W, b[j0:j1], Pf)
+        _sample_rows(Pf, U, d, j0, n, ptr[f], idx[f], val[f])
+        _list_sums(ptr[f], idx[f], val[f], W, S[f, :n_rows])
+        _list_columns(ptr[f], idx[f], val[f], n_rows, w, cptr[f], cidx[f], cval[f])
+        _visible_bias_step(b[j0:j1], step, sums[f], cptr[f], cidx[f], cval[f], n)
     nb = max(1, min(n_blocks, k))
     for t in prange(nb):
         _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, step, U, m * d, Hs,
-                      sums[t], False)
+                      sums[t])
 
 
 @pjit
-def cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks):
-    """``Wt += step * (V.T @ Hpos - Vneg.T @ Hneg)``, skipping zero inputs.
+def cd_weights(HH, n, Wt, step, lists):
+    """``Wt += step * (Vpos.T @ HH[:n] - Vneg.T @ HH[n:])`` from :func:`cd_means`'s column lists.
 
-    ``Hpos`` and ``Hneg`` are ``HH[:n]`` and the ``len(Vneg)`` rows after
-    them. Rows of ``Wt`` are split between the threads; each is read and
-    written once per minibatch.
+    Each block of features (the first axis of ``lists``) steps its rows of
+    ``Wt``, on the thread that made them in :func:`cd_means`.
     """
+    ptr, idx, val, cptr, cidx, cval = lists
     d = Wt.shape[0]
-    nb = max(1, min(n_blocks, d))
-    for t in prange(nb):
-        j0 = t * d // nb
-        j1 = (t + 1) * d // nb
-        if data is not None:
-            for i in range(n):
-                r = rows[i]
-                for p in range(indptr[r], indptr[r + 1]):
-                    j = indices[p]
-                    if j0 <= j < j1:
-                        _axpy(step * data[p], i, HH, Wt, j)
-        # Both phases' updates of row j while it is in cache; each element
-        # sees the same additions, positive phase first (-step * v is
-        # -(step * v) exactly). Sparse input did its positive phase above.
-        Vpos = V if data is None else V[:0]
-        for j in range(j0, j1):
-            _axpy_selected(Vpos, step, Vneg, -step, n, j, HH, Wt, j)
-
-
-@pjit
-def blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S, HH, sums, step):
-    """The means and samples of a PCD step by BLAS products, for larger minibatches.
-
-    With ``n = len(rows)`` positive rows (dense ``V``, or CSR rows ``rows``)
-    and ``m = len(Hs)`` chain rows, ``HH[:n]`` gets the positive hidden
-    means, ``Pv`` the chain's visible means (as :func:`cd_means` lays them
-    out), ``HH[n:]`` the negative hidden means, negated for
-    :func:`blas_weights`, and ``Hs`` the chain's next sample. ``U`` holds
-    the negative sample's ``m * d`` uniforms, then the next chain sample's
-    ``m * k``. Both biases take their steps here (``sums``: scratch, as in
-    :func:`cd_means`).
-
-    As in :func:`cd_means`, each of the ``len(Vt)`` threads works on its own
-    block of features, that is its own rows of ``Wt``, which it alone steps
-    in :func:`blas_weights`: it copies its columns of the positive rows and
-    makes those of the negative sample in ``Vt[q]`` (flat scratch, ``n + m``
-    rows), and its products (single-threaded BLAS: the caller limits BLAS to
-    the calling thread) give its part of both hidden sums in ``S[q]``.
-    Then the hidden units are split between the threads
-    (:func:`_hidden_block`). Splitting rows for the products instead made
-    every thread read all the weights, half of them just written by the
-    other core.
-    """
-    n = rows.shape[0]
-    m, d = Pv.shape
-    n_rows, k = HH.shape
-    nb = Vt.shape[0]
-    for q in prange(nb):
-        j0, j1, Pf = _feature_block(Pv, q, nb)
-        w = j1 - j0
-        Vq = Vt[q, : n_rows * w].reshape((n_rows, w))
-        Vpos = Vq[:n]
-        Vneg = Vq[n:]
-        if data is not None:
-            Vpos[:, :] = 0.0
-            for i in range(n):
-                r = rows[i]
-                for p in range(indptr[r], indptr[r + 1]):
-                    j = indices[p]
-                    if j0 <= j < j1:
-                        Vpos[i, j - j0] = data[p]
-        else:
-            for i in range(n):
-                for t in range(w):
-                    Vpos[i, t] = V[i, j0 + t]
-        W = Wt[j0:j1]
-        np.dot(Vpos, W, S[q, :n])
-        affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
-        bernoulli(Pf, U, d, j0, Vneg)
-        np.dot(Vneg, W, S[q, n:n_rows])
-        acc = sums[q, :w]
-        for t in range(w):
-            acc[t] = 0.0
-        _bias_step(b[j0:j1], step, acc, Vpos, Vneg)
-    nh = max(1, min(nb, k))
-    for q in prange(nh):
-        _hidden_block(S, c, HH, n, q * k // nh, (q + 1) * k // nh, step, U, m * d, Hs,
-                      sums[q], True)
-
-
-@pjit
-def blas_weights(Vt, HH, Wt, step, G):
-    """``Wt += step * VV.T @ HH``, each thread stepping its own rows of ``Wt``.
-
-    ``Vt[q]`` holds thread ``q``'s columns of the stacked samples ``VV``
-    (from :func:`blas_means`): one single-threaded product into ``G[q]``
-    (flat scratch), then its rows are stepped. The threads write no common
-    memory, and none adds up another's sums.
-    """
-    d, k = Wt.shape
-    r = HH.shape[0]
-    nb = G.shape[0]
-    for q in prange(nb):
-        j0 = q * d // nb
-        j1 = (q + 1) * d // nb
-        w = j1 - j0
-        Vq = Vt[q, : r * w].reshape((r, w))
-        Gq = G[q, : w * k].reshape((w, k))
-        np.dot(Vq.T, HH, Gq)
-        for t in range(w):
-            for h in range(k):
-                Wt[j0 + t, h] += step * Gq[t, h]
+    n_features = cptr.shape[0]
+    for f in prange(n_features):
+        j0 = f * d // n_features
+        j1 = (f + 1) * d // n_features
+        _list_step(cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1])
 
 
 @jit
@@ -509,7 +460,7 @@ def _bias_step(bias, step, acc, A, B):
 def _sample_chain(Hneg, U, stride, offset, Hs):
     """The chain's next sample ``Hs`` from the hidden means ``Hneg``.
 
-    The uniforms ``U`` are laid out as in :func:`bernoulli`.
+    The uniforms ``U`` are laid out as in :func:`_sample_rows`.
     """
     m, k = Hs.shape
     for i in range(m):
@@ -521,29 +472,20 @@ def _sample_chain(Hneg, U, stride, offset, Hs):
 
 
 @jit
-def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, Pv, U, S,
-            n_blocks, G, Vt, sums):
+def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, U, S,
+            n_blocks, sums, lists):
     """One PCD-1 update on the ``n = len(rows)`` rows ``V`` (dense) or ``rows`` of a CSR matrix.
 
     ``Hs`` (m x k) is the persistent chain, replaced by its next sample;
     ``Wt``, ``b`` (visible) and ``c`` (hidden) are updated in place with step
-    ``lr`` (already divided by ``n``). Scratch: ``HH`` (n + m rows of k)
-    holds the positive then negative hidden means, and ``Pv`` (m x d) and
-    ``U`` (at least m * (d + k)) serve both paths.
-
-    The products go through the threaded loops above, which win for small
-    minibatches (see :data:`BLAS_MIN_ROWS`), when ``G`` and ``Vt`` are
-    None; ``VV`` (n + m rows of d) then holds the negative visible sample
-    below row ``n``, ``S`` is blocks of features x (n + m) x k and ``sums``
-    max(blocks of features, n_blocks) x max(k, ceil(d / blocks of
-    features)) (:func:`cd_means`). They go through BLAS
-    (:func:`blas_means`, :func:`blas_weights`; BLAS limited to the calling
-    thread) when ``G`` (threads x ceil(d / threads) * k) and ``Vt``
-    (threads x (n + m) * ceil(d / threads)) are arrays; ``S`` is then
-    threads x (n + m) x k, ``sums`` threads x max(k, ceil(d / threads)) and
-    ``VV`` is not used. Numba drops the branches of the other path when it
-    compiles for a None ``G`` or an array, so a fit compiles only the path
-    it takes.
+    ``lr`` (already divided by ``n``). Scratch (:func:`cd_means`): ``HH``
+    (n + m rows of k) holds the positive then negative hidden means, ``Pv``
+    is m x d, ``U`` at least m * (d + k), ``S`` blocks of features x (n + m)
+    x k, ``sums`` max(blocks of features, n_blocks) x max(k, width) and
+    ``lists`` the blocks' lists of non-zeros: ``ptr`` (blocks x (n + m + 1)),
+    ``idx`` and ``val`` (blocks x (n + m) * width), ``cptr`` (blocks x
+    (width + 1)), ``cidx`` and ``cval`` (as ``idx``), with ``width =
+    ceil(d / blocks)``.
     """
     n = rows.shape[0]
     m, k = Hs.shape
@@ -553,21 +495,33 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, VV, HH, 
     # stream's order, drawn at once for the threads.
     fill_uniform(key, pos, U[: m * d])
     fill_uniform(key, pos, U[m * d : m * (d + k)])
-    if G is not None:
-        blas_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vt, S,
-                   HH[: n + m], sums, step)
-        blas_weights(Vt, HH[: n + m], Wt, step, G)
-        return
-    Vneg = VV[n : n + m]
-    cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, Vneg, S,
-             HH[: n + m], n_blocks, step, sums)
-    cd_weights(V, data, indices, indptr, rows, HH, n, Vneg, Wt, step, n_blocks)
+    cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, S, HH[: n + m], n_blocks,
+             step, sums, lists)
+    cd_weights(HH[: n + m], n, Wt, step, lists)
+
+
+def list_buffers(n_rows, n_features, blocks, dtype):
+    """Scratch for the lists of non-zeros of ``n_rows`` sample rows (:func:`cd_step`).
+
+    Room for every entry: at most 3x the memory of the dense samples
+    (an int32 index and a value, by row and by column).
+    """
+    width = -(-n_features // blocks)
+    size = n_rows * width
+    return (
+        np.empty((blocks, n_rows + 1), dtype=np.intp),
+        np.empty((blocks, size), dtype=np.int32),
+        np.empty((blocks, size), dtype=dtype),
+        np.empty((blocks, width + 1), dtype=np.intp),
+        np.empty((blocks, size), dtype=np.int32),
+        np.empty((blocks, size), dtype=dtype),
+    )
 
 
 @jit
 def cd_epoch(
     X, data, indices, indptr, n_samples, batch_size, learning_rate,
-    Wt, b, c, Hs, key, pos, VV, HH, Pv, U, S, rows, n_blocks, G, Vt, sums,
+    Wt, b, c, Hs, key, pos, HH, Pv, U, S, rows, n_blocks, sums, lists,
 ):
     """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
     for start in range(0, n_samples, batch_size):
@@ -577,7 +531,7 @@ def cd_epoch(
             rows[i] = start + i
         V = X[start:stop] if data is None else X
         cd_step(V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
-                learning_rate / n, key, pos, VV, HH, Pv, U, S, n_blocks, G, Vt, sums)
+                learning_rate / n, key, pos, HH, Pv, U, S, n_blocks, sums, lists)
 
 
 @jit

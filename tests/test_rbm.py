@@ -132,7 +132,7 @@ def test_feature_names_out(digits01):
 
 @pytest.mark.parametrize("n_blocks", [1, 2, 3, 6])  # 6: more threads than hidden units
 @pytest.mark.parametrize("d", [7, 8])  # an odd row of Wt left over by the pairs, or none
-@pytest.mark.parametrize("m", [1, 3, 4, 9])  # rows of Hs: groups of four and a remainder
+@pytest.mark.parametrize("m", [1, 3, 4, 9, R.BLAS_MIN_ROWS])  # fours and a remainder; BLAS
 def test_threaded_means_against_numpy(m, d, n_blocks):
     rng = np.random.RandomState(m * d + n_blocks)
     k, n = 5, m + 2
@@ -149,20 +149,21 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
     b_ref = b0 + step * (V.sum(0) - Vneg_ref.sum(0))
     c_ref = c0 + step * (Hpos_ref.sum(0) - Hneg_ref.sum(0))
     Hs_ref = (U[m * d :].reshape(m, k) < Hneg_ref).astype(float)
+    W_ref = Wt + step * (V.T @ Hpos_ref - Vneg_ref.T @ Hneg_ref)
     X = sp.csr_matrix(V)
     for sparse in (False, True):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         # One block of features, several, and more blocks than features.
         for n_features in (1, 3, 8):
-            b, c, Hs = b0.copy(), c0.copy(), Hs0.copy()
+            b, c, Hs, W = b0.copy(), c0.copy(), Hs0.copy(), Wt.copy()
             P = np.full((m, d), np.nan)
-            Vneg = np.full((m, d), np.nan)
             HH = np.full((n + m, k), np.nan)
             S = np.full((n_features, n + m, k), np.nan)
             sums = np.full((max(n_features, n_blocks), max(k, d)), np.nan)
-            R.cd_means(V, *csr, np.arange(n), Wt, b, c, Hs, U, P, Vneg, S, HH, n_blocks,
-                       step, sums)
-            np.testing.assert_array_equal(Vneg, Vneg_ref)
+            lists = R.list_buffers(n + m, d, n_features, np.float64)
+            with threadpool_limits(limits=1, user_api="blas"):
+                R.cd_means(V, *csr, np.arange(n), W, b, c, Hs, U, P, S, HH, n_blocks, step,
+                           sums, lists)
             np.testing.assert_allclose(HH[:n], Hpos_ref, rtol=1e-13)
             np.testing.assert_allclose(HH[n:], Hneg_ref, rtol=1e-13)
             # P is scratch: block f's columns, contiguous, in order.
@@ -172,6 +173,70 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
             np.testing.assert_allclose(b, b_ref, rtol=1e-13)
             np.testing.assert_allclose(c, c_ref, rtol=1e-13)
             np.testing.assert_array_equal(Hs, Hs_ref)
+            # The weight step reads the lists of the negative sample made above.
+            R.cd_weights(HH, n, W, step, lists)
+            np.testing.assert_allclose(W, W_ref, rtol=1e-12)
+
+
+def test_csr_with_repeated_entries_is_summed_first():
+    # Every row holds each of its entries three times, in reverse order.
+    rng = np.random.RandomState(2)
+    V = (rng.rand(40, 9) > 0.5) * rng.rand(40, 9)
+    X = sp.csr_matrix(V)
+    data, indices, indptr = [], [], [0]
+    for i in range(V.shape[0]):
+        row = slice(X.indptr[i], X.indptr[i + 1])
+        for _ in range(3):
+            data.extend(X.data[row][::-1] / 3)
+            indices.extend(X.indices[row][::-1])
+        indptr.append(len(data))
+    Xrep = sp.csr_matrix((data, indices, indptr), shape=V.shape)
+    assert not Xrep.has_canonical_format
+    before = Xrep.data.copy()
+    params = dict(n_components=4, batch_size=5, n_iter=2, random_state=0)
+    got = fastmlp.BernoulliRBM(**params).fit(Xrep)
+    ref = fastmlp.BernoulliRBM(**params).fit(X)
+    np.testing.assert_allclose(got.components_, ref.components_, rtol=1e-10)
+    np.testing.assert_array_equal(Xrep.data, before)  # the caller's matrix is left alone
+
+
+@pytest.mark.parametrize("density", [0.0, 0.3, 1.0])  # empty lists, some, all (fours)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lists_of_nonzeros_against_numpy(density, dtype):
+    rng = np.random.RandomState(3)
+    n, m, d, k = 7, 5, 13, 6
+    V = ((rng.rand(n, d) < density) * rng.rand(n, d)).astype(dtype)
+    P = rng.rand(m, d).astype(dtype)
+    U = rng.rand(m * d)
+    X = rng.randn(d, k).astype(dtype)
+    HH = rng.rand(n + m, k).astype(dtype)
+    ptr, idx, val, cptr, cidx, cval = R.list_buffers(n + m, d, 1, dtype)
+    ptr, idx, val, cptr, cidx, cval = ptr[0], idx[0], val[0], cptr[0], cidx[0], cval[0]
+    R._list_rows(V, None, None, None, np.arange(n), 0, d, ptr, idx, val)
+    R._sample_rows(P, U, d, 0, n, ptr, idx, val)
+    VV = np.vstack([V, (U.reshape(m, d) < P).astype(dtype)])
+    dense = np.zeros_like(VV)
+    for i in range(n + m):
+        dense[i, idx[ptr[i] : ptr[i + 1]]] = val[ptr[i] : ptr[i + 1]]
+    np.testing.assert_array_equal(dense, VV)
+    assert ptr[n + m] == np.count_nonzero(VV)
+    Y = np.full((n + m, k), np.nan, dtype=dtype)
+    R._list_sums(ptr, idx, val, X, Y)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(Y, VV @ X, rtol=rtol, atol=rtol)
+    R._list_columns(ptr, idx, val, n + m, d, cptr, cidx, cval)
+    for j in range(d):
+        rows = cidx[cptr[j] : cptr[j + 1]]
+        np.testing.assert_array_equal(rows, np.flatnonzero(VV[:, j]))  # in row order
+        np.testing.assert_array_equal(cval[cptr[j] : cptr[j + 1]], VV[rows, j])
+    W = X.copy()
+    step = dtype(0.25)
+    R._list_step(cptr, cidx, cval, n, step, HH, W)
+    np.testing.assert_allclose(W, X + step * (V.T @ HH[:n] - VV[n:].T @ HH[n:]),
+                               rtol=rtol, atol=rtol)
+    b, acc = np.ones(d, dtype=dtype), np.full(d, np.nan, dtype=dtype)
+    R._visible_bias_step(b, step, acc, cptr, cidx, cval, n)
+    np.testing.assert_allclose(b, 1 + step * (V.sum(0) - VV[n:].sum(0)), rtol=rtol)
 
 
 @pytest.mark.parametrize("threads", [2, 5])  # 12 features: even blocks, uneven ones
@@ -197,18 +262,15 @@ def test_cd_step_against_numpy(n_rows, sparse, threads):
     hs_ref = (ref_rng.uniform(size=(m, k)) < h_neg).astype(float)
 
     X = sp.csr_matrix(V)
-    blas = n_rows >= R.BLAS_MIN_ROWS
-    blocks = threads if blas else R.FEATURE_BLOCKS
-    width = -(-d // blocks)
-    G = np.empty((threads, width * k)) if blas else None
-    Vt = np.empty((threads, (n_rows + m) * width)) if blas else None
-    sums = np.empty((max(threads, blocks), max(k, width)))
+    width = -(-d // threads)
     with MTStream(np.random.RandomState(9)) as s, threadpool_limits(limits=1, user_api="blas"):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
-                  lr, s.key, s.pos, np.empty((n_rows + m, d)), np.empty((n_rows + m, k)),
+                  lr, s.key, s.pos, np.empty((n_rows + m, k)),
                   np.empty((m, d)), np.empty(m * (d + k)),
-                  np.empty((blocks, n_rows + m, k)), threads, G, Vt, sums)
+                  np.empty((threads, n_rows + m, k)), threads,
+                  np.empty((threads, max(k, width))),
+                  R.list_buffers(n_rows + m, d, threads, np.float64))
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)

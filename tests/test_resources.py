@@ -94,18 +94,22 @@ def test_numba_and_blas_thread_limits_are_obeyed():
         assert threads(NUMBA_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2") > 1
 
 
-def test_rbm_result_does_not_depend_on_the_thread_count():
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("batch_size", [10, 40])  # short chains, and BLAS's visible means
+def test_rbm_gives_the_same_model_on_one_thread_or_two(batch_size):
+    # Both work on R.MIN_FEATURE_BLOCKS blocks of features: the same sums.
     X = (np.random.RandomState(1).rand(300, 40) > 0.6).astype(float)
-    params = dict(n_components=12, batch_size=10, n_iter=2, random_state=0)
-    default = BernoulliRBM(**params).fit(X)
+    params = dict(n_components=12, batch_size=batch_size, n_iter=2, random_state=0)
     before = numba.get_num_threads()
-    numba.set_num_threads(1)
+    models = []
     try:
-        single = BernoulliRBM(**params).fit(X)
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            models.append(BernoulliRBM(**params).fit(X))
     finally:
         numba.set_num_threads(before)
-    np.testing.assert_array_equal(single.components_, default.components_)
-    np.testing.assert_array_equal(single.h_samples_, default.h_samples_)
+    np.testing.assert_array_equal(models[0].components_, models[1].components_)
+    np.testing.assert_array_equal(models[0].h_samples_, models[1].h_samples_)
 
 
 def test_worker_threads_obey_numba_and_threadpoolctl():
