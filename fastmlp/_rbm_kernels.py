@@ -267,6 +267,26 @@ def _dot8(A, i, W, j, out):
     out[i + 3, j + 1] += s7
 
 
+@jit(fastmath={"reassoc", "contract"})
+def _dot_pairs(A, i, W, j, out):
+    # Rows i and i + 1 of A against rows j and j + 1 of W: what _dot8 does
+    # for the two rows left over from its fours.
+    s0 = s1 = s2 = s3 = W[j, 0] * 0
+    for t in range(W.shape[1]):
+        w0 = W[j, t]
+        w1 = W[j + 1, t]
+        a0 = A[i, t]
+        a1 = A[i + 1, t]
+        s0 += a0 * w0
+        s1 += a1 * w0
+        s2 += a0 * w1
+        s3 += a1 * w1
+    out[i, j] += s0
+    out[i + 1, j] += s1
+    out[i, j + 1] += s2
+    out[i + 1, j + 1] += s3
+
+
 @jit
 def _visible_block(Hs, W, b, P):
     """``P = sigmoid(Hs @ W.T + b)`` for a block ``W`` of rows of ``Wt``.
@@ -274,9 +294,11 @@ def _visible_block(Hs, W, b, P):
     Dot products go two rows of ``W`` by four of ``Hs`` at a time
     (:func:`_dot8`): on 784 x 256 weights, 0.136 -> 0.100 ms for 10 chain
     rows and 1.17 -> 0.79 ms for 100 (faster than BLAS there, 1.1 ms),
-    against :func:`_dot4` alone. The sigmoid then runs over each row of the
-    block, a contiguous loop the compiler vectorises (a sigmoid per dot
-    product stays scalar).
+    against :func:`_dot4` alone; two rows left over go by
+    :func:`_dot_pairs` (10 chain rows against 392 x 256 weights: 61.5 ->
+    48 us, one thread). The sigmoid then runs over each row of the block,
+    a contiguous loop the compiler vectorises (a sigmoid per dot product
+    stays scalar).
     """
     m = Hs.shape[0]
     w = W.shape[0]
@@ -289,6 +311,9 @@ def _visible_block(Hs, W, b, P):
         while i + 4 <= m:
             _dot8(Hs, i, W, j, P)
             i += 4
+        if i + 2 <= m:
+            _dot_pairs(Hs, i, W, j, P)
+            i += 2
         for r in range(i, m):
             P[r, j] += _dot(Hs[r], W[j])
             P[r, j + 1] += _dot(Hs[r], W[j + 1])

@@ -132,7 +132,7 @@ def test_feature_names_out(digits01):
 
 @pytest.mark.parametrize("n_blocks", [1, 2, 3, 6])  # 6: more threads than hidden units
 @pytest.mark.parametrize("d", [7, 8])  # an odd row of Wt left over by the pairs, or none
-@pytest.mark.parametrize("m", [1, 3, 4, 9, R.BLAS_MIN_ROWS])  # fours and a remainder; BLAS
+@pytest.mark.parametrize("m", [1, 3, 4, 6, 9, R.BLAS_MIN_ROWS])  # fours, pairs, ones; BLAS
 def test_threaded_means_against_numpy(m, d, n_blocks):
     rng = np.random.RandomState(m * d + n_blocks)
     k, n = 5, m + 2
