@@ -233,9 +233,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         m = self.h_samples_.shape[0]
         # One block of features a thread, each on the rows of the weights it steps.
         blocks = max(R.MIN_FEATURE_BLOCKS, threads)
-        width = -(-n_features // blocks)
         return dict(
-            sums=np.empty((max(threads, blocks), max(k, width)), dtype=dtype),
+            sums=np.empty((threads, k), dtype=dtype),
             HH=np.empty((batch_rows + m, k), dtype=dtype),
             Pv=np.empty((m, n_features), dtype=dtype),
             U=np.empty(m * (n_features + k), dtype=np.float64),

@@ -192,13 +192,13 @@ def _list_step(cptr, cidx, cval, n, step, HH, W):
 
 
 @jit
-def _visible_bias_step(b, step, acc, cptr, cidx, cval, n):
-    """``b += step * (Vpos.sum(0) - Vneg.sum(0))`` from column lists (``acc`` scratch).
+def _visible_bias_step(b, step, cptr, cidx, cval, n):
+    """``b += step * (Vpos.sum(0) - Vneg.sum(0))`` from column lists.
 
     Each column's entries are added in row order, positive rows first, as
     a sum of the dense rows would add them.
     """
-    zero = cast_like(0.0, acc)
+    zero = cast_like(0.0, b)
     for j in range(b.shape[0]):
         s = zero
         for p in range(cptr[j], cptr[j + 1]):
@@ -206,7 +206,6 @@ def _visible_bias_step(b, step, acc, cptr, cidx, cval, n):
                 s += cval[p]
             else:
                 s -= cval[p]
-        acc[j] = s
         b[j] += step * s
 
 
@@ -404,9 +403,8 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
     (into ``S[f]``, scratch of at least ``n + m`` rows), makes its columns of
     ``P`` and steps its part of ``b``. ``P`` is scratch here: block ``f``'s
     columns are a contiguous ``m x width`` piece of its memory. Then the
-    hidden units are split into ``n_blocks`` (:func:`_hidden_block`).
-    ``sums`` is scratch for the bias steps' column sums: a row of
-    ``max(k, ceil(d / len(S)))`` for each block of either kind.
+    hidden units are split into ``n_blocks`` (:func:`_hidden_block`), with a
+    row of ``k`` of ``sums`` each as scratch for the hidden bias step.
 
     So each thread reads the rows of ``Wt`` that it owns in
     :func:`cd_weights` (the same split for ``len(S)`` a multiple of
@@ -435,7 +433,7 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
         _sample_rows(Pf, U, d, j0, n, ptr[f], idx[f], val[f])
         _list_sums(ptr[f], idx[f], val[f], W, S[f, :n_rows])
         _list_columns(ptr[f], idx[f], val[f], n_rows, w, cptr[f], cidx[f], cval[f])
-        _visible_bias_step(b[j0:j1], step, sums[f], cptr[f], cidx[f], cval[f], n)
+        _visible_bias_step(b[j0:j1], step, cptr[f], cidx[f], cval[f], n)
     nb = max(1, min(n_blocks, k))
     for t in prange(nb):
         _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, step, U, m * d, Hs,
@@ -506,7 +504,7 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, 
     ``lr`` (already divided by ``n``). Scratch (:func:`cd_means`): ``HH``
     (n + m rows of k) holds the positive then negative hidden means, ``Pv``
     is m x d, ``U`` at least m * (d + k), ``S`` blocks of features x (n + m)
-    x k, ``sums`` max(blocks of features, n_blocks) x max(k, width) and
+    x k, ``sums`` n_blocks x k and
     ``lists`` the blocks' lists of non-zeros: ``ptr`` (blocks x (n + m + 1)),
     ``idx`` and ``val`` (blocks x (n + m) * width), ``cptr`` (blocks x
     (width + 1)), ``cidx`` and ``cval`` (as ``idx``), with ``width =

@@ -159,7 +159,7 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
             P = np.full((m, d), np.nan)
             HH = np.full((n + m, k), np.nan)
             S = np.full((n_features, n + m, k), np.nan)
-            sums = np.full((max(n_features, n_blocks), max(k, d)), np.nan)
+            sums = np.full((n_blocks, k), np.nan)
             lists = R.list_buffers(n + m, d, n_features, np.float64)
             with threadpool_limits(limits=1, user_api="blas"):
                 R.cd_means(V, *csr, np.arange(n), W, b, c, Hs, U, P, S, HH, n_blocks, step,
@@ -234,8 +234,8 @@ def test_lists_of_nonzeros_against_numpy(density, dtype):
     R._list_step(cptr, cidx, cval, n, step, HH, W)
     np.testing.assert_allclose(W, X + step * (V.T @ HH[:n] - VV[n:].T @ HH[n:]),
                                rtol=rtol, atol=rtol)
-    b, acc = np.ones(d, dtype=dtype), np.full(d, np.nan, dtype=dtype)
-    R._visible_bias_step(b, step, acc, cptr, cidx, cval, n)
+    b = np.ones(d, dtype=dtype)
+    R._visible_bias_step(b, step, cptr, cidx, cval, n)
     np.testing.assert_allclose(b, 1 + step * (V.sum(0) - VV[n:].sum(0)), rtol=rtol)
 
 
@@ -262,14 +262,13 @@ def test_cd_step_against_numpy(n_rows, sparse, threads):
     hs_ref = (ref_rng.uniform(size=(m, k)) < h_neg).astype(float)
 
     X = sp.csr_matrix(V)
-    width = -(-d // threads)
     with MTStream(np.random.RandomState(9)) as s, threadpool_limits(limits=1, user_api="blas"):
         csr = (X.data, X.indices, X.indptr) if sparse else (None, None, None)
         R.cd_step(V, *csr, np.arange(n_rows), Wt, b, c, Hs,
                   lr, s.key, s.pos, np.empty((n_rows + m, k)),
                   np.empty((m, d)), np.empty(m * (d + k)),
                   np.empty((threads, n_rows + m, k)), threads,
-                  np.empty((threads, max(k, width))),
+                  np.empty((threads, k)),
                   R.list_buffers(n_rows + m, d, threads, np.float64))
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
