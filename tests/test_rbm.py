@@ -221,7 +221,7 @@ def test_lists_of_nonzeros_against_numpy(density, dtype):
     np.testing.assert_array_equal(dense, VV)
     assert ptr[n + m] == np.count_nonzero(VV)
     Y = np.full((n + m, k), np.nan, dtype=dtype)
-    R._list_sums(ptr, idx, val, X, Y)
+    R._combine_rows(ptr, idx, val, d, dtype(1), X, Y, False)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(Y, VV @ X, rtol=rtol, atol=rtol)
     R._list_columns(ptr, idx, val, n + m, d, cptr, cidx, cval)
@@ -231,7 +231,7 @@ def test_lists_of_nonzeros_against_numpy(density, dtype):
         np.testing.assert_array_equal(cval[cptr[j] : cptr[j + 1]], VV[rows, j])
     W = X.copy()
     step = dtype(0.25)
-    R._list_step(cptr, cidx, cval, n, step, HH, W)
+    R._combine_rows(cptr, cidx, cval, n, step, HH, W, True)
     np.testing.assert_allclose(W, X + step * (V.T @ HH[:n] - VV[n:].T @ HH[n:]),
                                rtol=rtol, atol=rtol)
     b = np.ones(d, dtype=dtype)
