@@ -241,6 +241,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             S=np.empty((blocks, batch_rows + m, k), dtype=dtype),
             lists=R.list_buffers(batch_rows + m, n_features, blocks, dtype),
             rows=np.empty(batch_rows, dtype=np.intp),
+            blas=True if m >= R.BLAS_MIN_ROWS else None,
         )
 
     def _train(self, X, rng, batch_size, n_iter, on_iteration=None):

@@ -28,7 +28,9 @@ from ._mt19937 import fill_uniform
 
 # Chains of at least this many rows take their visible means from BLAS
 # (one single-threaded product a block of features); shorter ones from the
-# register-blocked loops of _visible_block. Whole epochs, 784 x 256, 2
+# register-blocked loops of _visible_block. The caller chooses (the kernels'
+# ``blas``: True or None), so that Numba compiles one of the two for a fit
+# (the other added 2.3 s to a first fit with a cold cache). Whole epochs, 784 x 256, 2
 # threads, loops against BLAS (two runs): 0.89-0.91x the time at 10 rows,
 # 0.81-0.86x at 16, 0.94-1.03x at 24, 1.10-1.18x at 32, 1.11-1.32x at 100.
 BLAS_MIN_ROWS = 32
@@ -366,7 +368,7 @@ def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc):
 
 @pjit
 def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks, step, sums,
-             lists):
+             lists, blas):
     """The means, samples and bias steps of one PCD step, on the threads.
 
     With ``n = len(rows)`` positive rows (dense ``V``, or CSR rows ``rows``)
@@ -398,9 +400,10 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
     ``n_blocks``): rows that the other core had just updated cost 57 us a
     minibatch of 10 moving between the caches, more than their sums, when
     the threads split the rows of ``V`` instead. The result does not depend
-    on the number of threads. With ``m >= BLAS_MIN_ROWS`` the visible means
-    are single-threaded BLAS products (the caller limits BLAS to the calling
-    thread when there are several).
+    on the number of threads. With ``blas`` not None (see
+    :data:`BLAS_MIN_ROWS`) the visible means are single-threaded BLAS
+    products (the caller limits BLAS to the calling thread when there are
+    several).
     """
     ptr, idx, val, cptr, cidx, cval = lists
     n = rows.shape[0]
@@ -414,7 +417,7 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
         w = j1 - j0
         W = Wt[j0:j1]
         _list_rows(V, data, indices, indptr, rows, j0, j1, ptr[f], idx[f], val[f])
-        if m >= BLAS_MIN_ROWS:
+        if blas is not None:
             affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
         else:
             _visible_block(Hs, W, b[j0:j1], Pf)
@@ -485,7 +488,7 @@ def _sample_chain(Hneg, U, stride, offset, Hs):
 
 @jit
 def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, U, S,
-            n_blocks, sums, lists):
+            n_blocks, sums, lists, blas):
     """One PCD-1 update on the ``n = len(rows)`` rows ``V`` (dense) or ``rows`` of a CSR matrix.
 
     ``Hs`` (m x k) is the persistent chain, replaced by its next sample;
@@ -493,11 +496,11 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, 
     ``lr`` (already divided by ``n``). Scratch (:func:`cd_means`): ``HH``
     (n + m rows of k) holds the positive then negative hidden means, ``Pv``
     is m x d, ``U`` at least m * (d + k), ``S`` blocks of features x (n + m)
-    x k, ``sums`` n_blocks x k and
-    ``lists`` the blocks' lists of non-zeros: ``ptr`` (blocks x (n + m + 1)),
-    ``idx`` and ``val`` (blocks x (n + m) * width), ``cptr`` (blocks x
-    (width + 1)), ``cidx`` and ``cval`` (as ``idx``), with ``width =
-    ceil(d / blocks)``.
+    x k, ``sums`` n_blocks x k and ``lists`` the blocks' lists of non-zeros:
+    ``ptr`` (blocks x (n + m + 1)), ``idx`` and ``val`` (blocks x (n + m) *
+    width), ``cptr`` (blocks x (width + 1)), ``cidx`` and ``cval`` (as
+    ``idx``), with ``width = ceil(d / blocks)``. ``blas`` (True or None)
+    picks how the visible means are made (:data:`BLAS_MIN_ROWS`).
     """
     n = rows.shape[0]
     m, k = Hs.shape
@@ -508,7 +511,7 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, 
     fill_uniform(key, pos, U[: m * d])
     fill_uniform(key, pos, U[m * d : m * (d + k)])
     cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, S, HH[: n + m], n_blocks,
-             step, sums, lists)
+             step, sums, lists, blas)
     cd_weights(HH[: n + m], n, Wt, step, lists)
 
 
@@ -533,7 +536,7 @@ def list_buffers(n_rows, n_features, blocks, dtype):
 @jit
 def cd_epoch(
     X, data, indices, indptr, n_samples, batch_size, learning_rate,
-    Wt, b, c, Hs, key, pos, HH, Pv, U, S, rows, n_blocks, sums, lists,
+    Wt, b, c, Hs, key, pos, HH, Pv, U, S, rows, n_blocks, sums, lists, blas,
 ):
     """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
     for start in range(0, n_samples, batch_size):
@@ -543,7 +546,7 @@ def cd_epoch(
             rows[i] = start + i
         V = X[start:stop] if data is None else X
         cd_step(V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
-                learning_rate / n, key, pos, HH, Pv, U, S, n_blocks, sums, lists)
+                learning_rate / n, key, pos, HH, Pv, U, S, n_blocks, sums, lists, blas)
 
 
 @jit

@@ -163,7 +163,7 @@ def test_threaded_means_against_numpy(m, d, n_blocks):
             lists = R.list_buffers(n + m, d, n_features, np.float64)
             with threadpool_limits(limits=1, user_api="blas"):
                 R.cd_means(V, *csr, np.arange(n), W, b, c, Hs, U, P, S, HH, n_blocks, step,
-                           sums, lists)
+                           sums, lists, True if m >= R.BLAS_MIN_ROWS else None)
             np.testing.assert_allclose(HH[:n], Hpos_ref, rtol=1e-13)
             np.testing.assert_allclose(HH[n:], Hneg_ref, rtol=1e-13)
             # P is scratch: block f's columns, contiguous, in order.
@@ -269,7 +269,8 @@ def test_cd_step_against_numpy(n_rows, sparse, threads):
                   np.empty((m, d)), np.empty(m * (d + k)),
                   np.empty((threads, n_rows + m, k)), threads,
                   np.empty((threads, k)),
-                  R.list_buffers(n_rows + m, d, threads, np.float64))
+                  R.list_buffers(n_rows + m, d, threads, np.float64),
+                  True if m >= R.BLAS_MIN_ROWS else None)
     np.testing.assert_allclose(Wt, W_ref, rtol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-12)
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)
