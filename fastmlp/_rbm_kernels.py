@@ -28,11 +28,12 @@ from ._mt19937 import fill_uniform
 
 # Chains of at least this many rows take their visible means from BLAS
 # (one single-threaded product a block of features); shorter ones from the
-# register-blocked loops of _visible_block. The caller chooses (the kernels'
-# ``blas``: True or None), so that Numba compiles one of the two for a fit
-# (the other added 2.3 s to a first fit with a cold cache). Whole epochs, 784 x 256, 2
+# register-blocked loops of _visible_block. Whole epochs, 784 x 256, 2
 # threads, loops against BLAS (two runs): 0.89-0.91x the time at 10 rows,
 # 0.81-0.86x at 16, 0.94-1.03x at 24, 1.10-1.18x at 32, 1.11-1.32x at 100.
+# The estimator chooses (the kernels' ``blas``: True or None), so that
+# Numba compiles one of the two for a fit: the other added 2.3 s to a
+# first fit with a cold cache.
 BLAS_MIN_ROWS = 32
 
 # Blocks of features whose sums cd_means adds up apart: at least this
@@ -439,7 +440,7 @@ def cd_weights(HH, n, Wt, step, lists):
     Each block of features (the first axis of ``lists``) steps its rows of
     ``Wt``, on the thread that made them in :func:`cd_means`.
     """
-    ptr, idx, val, cptr, cidx, cval = lists
+    cptr, cidx, cval = lists[3:]
     d = Wt.shape[0]
     n_features = cptr.shape[0]
     for f in prange(n_features):
