@@ -282,8 +282,9 @@ def _visible_block(Hs, W, b, P):
 
     Dot products go two rows of ``W`` by four of ``Hs`` at a time
     (:func:`_dot8`): on 784 x 256 weights, 0.136 -> 0.100 ms for 10 chain
-    rows and 1.17 -> 0.79 ms for 100 (faster than BLAS there, 1.1 ms),
-    against :func:`_dot4` alone; two rows left over go by
+    rows and 1.17 -> 0.79 ms for 100 against :func:`_dot4` alone (on an
+    earlier machine; on this one BLAS wins from about 24 rows, see
+    :data:`BLAS_MIN_ROWS`); two rows left over go by
     :func:`_dot_pairs` (10 chain rows against 392 x 256 weights: 61.5 ->
     48 us, one thread). The sigmoid then runs over each row of the block,
     a contiguous loop the compiler vectorises (a sigmoid per dot product
