@@ -36,7 +36,7 @@ from ._activations import (
 )
 from ._config import cast_like, jit, pjit
 from ._losses import loss_value, output_delta
-from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step
+from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step, finished
 
 
 @jit
@@ -100,10 +100,12 @@ def batch_gradient(
     (biases). Without ``finish`` these raw sums stay as they are, so that
     the sums of several row blocks can be added up before
     :func:`finish_gradient`. With ``finish`` each layer's gradient is
-    finished (L2 term, division by the rows' weight) and, unless ``solver``
-    is NO_STEP, stepped with ``lr_t`` as soon as it is final, while it is
-    still in cache: the error signal sent to the layer below is computed
-    before the layer's weights change. ``Y[:n]`` and ``sw[:n]`` are the
+    finished (L2 term, division by the rows' weight) as soon as its sums
+    are final, while they are still in cache; with a ``solver`` other than
+    NO_STEP the layer is stepped with ``lr_t`` straight from those sums
+    instead (:func:`finish_step`), which leaves them raw in ``G``. The
+    error signal sent to the layer below is computed before the layer's
+    weights change. ``Y[:n]`` and ``sw[:n]`` are the
     targets and weights of the rows, in the order of ``Xb``/``rows``.
 
     Returns ``(mean loss of the rows, sum of their weights, sum of squared
@@ -153,10 +155,8 @@ def batch_gradient(
             G2 = G.reshape((1, G.shape[0]))
             for start, stop in ((coef_ptr[layer], coef_ptr[layer + 1]),
                                 (icpt_ptr[layer], icpt_ptr[layer + 1])):
-                squares += finish_gradient(G2, 1, theta, n_weights, alpha, sw_sum, start,
-                                           stop)
-                if solver != NO_STEP:
-                    apply_step(solver, theta, G, state1, state2, hyper, lr_t, start, stop)
+                squares += finish_step(G2, 1, theta, n_weights, alpha, sw_sum, solver,
+                                       state1, state2, hyper, lr_t, start, stop)
     return loss, sw_sum, squares
 
 
@@ -186,10 +186,34 @@ def finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum, start, stop):
     w = theta[start:split]
     squares = float(np.dot(w, w)) if split > start else 0.0
     for i in range(gw.shape[0]):
-        gw[i] = (gw[i] + a * w[i]) / s
+        gw[i] = finished(gw[i], gw[i], False, w[i], a, True, s)
     gb = G[0, split:stop]
     for i in range(gb.shape[0]):
-        gb[i] /= s
+        gb[i] = finished(gb[i], gb[i], False, gb[i], a, False, s)
+    return squares
+
+
+@jit
+def finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver, state1, state2, hyper,
+                lr_t, start, stop):
+    """:func:`finish_gradient`, or with a ``solver`` the step it would feed.
+
+    With a solver, ``theta[start:stop]`` takes one step straight from the
+    raw sums in ``G[:n_parts]`` (see :func:`fastmlp._optimizers.apply_step`),
+    which leaves no finished gradient behind: finishing it in a pass of its
+    own, then stepping, took 4-5% of a 60,000 x 784 -> 100 -> 10 float32
+    epoch more. Returns the sum of squares of the weights in the range
+    before the step, as :func:`finish_gradient` does.
+    """
+    if solver == NO_STEP:
+        return finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum, start, stop)
+    split = min(max(start, n_weights), stop)
+    w = theta[start:split]
+    squares = float(np.dot(w, w)) if split > start else 0.0
+    apply_step(solver, theta, G, n_parts, alpha, True, sw_sum, state1, state2, hyper, lr_t,
+               start, split)
+    apply_step(solver, theta, G, n_parts, alpha, False, sw_sum, state1, state2, hyper, lr_t,
+               split, stop)
     return squares
 
 
@@ -293,14 +317,12 @@ def _row_part(
 @jit
 def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
                 solver, state1, state2, hyper, lr_t, part):
-    """Part ``q`` of ``n_threads`` of the parameters: finish the gradient, step."""
+    """Part ``q`` of ``n_threads`` of the parameters: :func:`finish_step` on them."""
     size = theta.shape[0]
     start = q * size // n_threads
     stop = (q + 1) * size // n_threads
-    part[q, _SQUARES] = finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum,
-                                        start, stop)
-    if solver != NO_STEP:
-        apply_step(solver, theta, G[0], state1, state2, hyper, lr_t, start, stop)
+    part[q, _SQUARES] = finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver,
+                                    state1, state2, hyper, lr_t, start, stop)
 
 
 @jit

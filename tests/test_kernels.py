@@ -31,7 +31,19 @@ from fastmlp._losses import (
     loss_value,
     output_delta,
 )
-from fastmlp._optimizers import adam_learning_rate, adam_step, sgd_step
+from fastmlp._optimizers import (
+    ADAM,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    LR,
+    MOMENTUM,
+    N_HYPER,
+    NESTEROV,
+    SGD,
+    adam_learning_rate,
+    apply_step,
+)
 
 ALL_KINDS = [IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP]
 HIDDEN_KINDS = [IDENTITY, LOGISTIC, TANH, RELU]
@@ -167,29 +179,80 @@ def test_loss_and_output_delta_match_numpy(out, loss_kind, with_sw):
     np.testing.assert_allclose(D, expected, rtol=1e-14)
 
 
+def _raw_sums(rng, theta, n_parts, alpha, l2, s):
+    """Parts of a raw gradient sum, and the gradient they finish to."""
+    G = rng.randn(max(n_parts, 2), theta.shape[0])
+    g = G[0].copy()
+    for q in range(1, n_parts):
+        g = g + G[q]
+    return G, (g + alpha * theta if l2 else g) / s
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
+@pytest.mark.parametrize("l2", [False, True])
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_step_matches_closed_form(nesterov):
+def test_sgd_step_matches_closed_form(nesterov, l2, n_parts):
     rng = np.random.RandomState(0)
-    theta, grad, vel = rng.randn(3, 50)
+    theta, vel = rng.randn(2, 50)
+    G, grad = _raw_sums(rng, theta, n_parts, 1e-2, l2, 7.0)
     expected_theta, expected_vel = naive.sgd(theta, grad, vel, 0.1, 0.9, nesterov)
-    sgd_step(theta, grad, vel, 0.1, 0.9, nesterov)
+    hyper = np.zeros(N_HYPER)
+    hyper[MOMENTUM], hyper[NESTEROV] = 0.9, nesterov
+    apply_step(SGD, theta, G, n_parts, 1e-2, l2, 7.0, vel, vel[:0], hyper, 0.1, 0, 50)
     np.testing.assert_allclose(theta, expected_theta, rtol=1e-14)
     np.testing.assert_allclose(vel, expected_vel, rtol=1e-14)
 
 
-def test_adam_steps_match_closed_form():
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
+@pytest.mark.parametrize("l2", [False, True])
+def test_adam_steps_match_closed_form(l2, n_parts):
     rng = np.random.RandomState(1)
     theta = rng.randn(40)
     m, v = np.zeros(40), np.zeros(40)
     ref = (theta.copy(), m.copy(), v.copy())
+    hyper = np.zeros(N_HYPER)
+    hyper[BETA_1], hyper[BETA_2], hyper[EPSILON] = 0.9, 0.999, 1e-8
     for t in range(1, 4):
-        grad = rng.randn(40)
+        G, grad = _raw_sums(rng, theta, n_parts, 1e-2, l2, 3.0)
         ref = naive.adam(ref[0], grad, ref[1], ref[2], t, 1e-3, 0.9, 0.999, 1e-8)
         lr_t = adam_learning_rate(1e-3, 0.9, 0.999, t)
-        adam_step(theta, grad, m, v, lr_t, 0.9, 0.999, 1e-8)
-        np.testing.assert_allclose(theta, ref[0], rtol=1e-13)
-        np.testing.assert_allclose(m, ref[1], rtol=1e-13)
-        np.testing.assert_allclose(v, ref[2], rtol=1e-13)
+        # Only a slice steps: the entries around it must stay as they were.
+        before = theta.copy()
+        apply_step(ADAM, theta, G, n_parts, 1e-2, l2, 3.0, m, v, hyper, lr_t, 5, 35)
+        np.testing.assert_allclose(theta[5:35], ref[0][5:35], rtol=1e-13)
+        np.testing.assert_allclose(m[5:35], ref[1][5:35], rtol=1e-13)
+        np.testing.assert_allclose(v[5:35], ref[2][5:35], rtol=1e-13)
+        np.testing.assert_array_equal(theta[:5], before[:5])
+        np.testing.assert_array_equal(theta[35:], before[35:])
+        ref = (theta.copy(), m.copy(), v.copy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
+def test_step_from_raw_sums_is_the_step_from_the_finished_gradient(dtype, n_parts):
+    """To the last bit: the fused pass must do scikit-learn's arithmetic, in its order."""
+    rng = np.random.RandomState(2)
+    n_weights, size = 30, 40
+    theta0 = rng.randn(size).astype(dtype)
+    G0 = rng.randn(n_parts, size).astype(dtype)
+    hyper = np.zeros(N_HYPER)
+    hyper[LR], hyper[MOMENTUM], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON] = (
+        1e-3, 0.9, 0.9, 0.999, 1e-8)
+    for solver in (SGD, ADAM):
+        state = rng.rand(2, size).astype(dtype)
+        G = G0.copy()
+        finished_theta = theta0.copy()
+        finished_state = state.copy()
+        sq1 = K.finish_gradient(G, n_parts, finished_theta, n_weights, 1e-2, 9.0, 0, size)
+        apply_step(solver, finished_theta, G, 1, 0.0, False, 1.0, finished_state[0],
+                   finished_state[1], hyper, 1e-3, 0, size)
+        G = G0.copy()
+        fused_theta = theta0.copy()
+        sq2 = K.finish_step(G, n_parts, fused_theta, n_weights, 1e-2, 9.0, solver, state[0],
+                            state[1], hyper, 1e-3, 0, size)
+        np.testing.assert_array_equal(fused_theta, finished_theta)
+        np.testing.assert_array_equal(state, finished_state)
+        assert sq1 == sq2
 
 
 class _Net:
