@@ -36,7 +36,7 @@ from ._activations import (
 )
 from ._config import cast_like, jit, pjit
 from ._losses import loss_value, output_delta
-from ._optimizers import N_HYPER, NO_STEP, apply_step, begin_step, finished
+from ._optimizers import N_HYPER, NO, NO_STEP, YES, apply_step, begin_step, finished
 
 
 @jit
@@ -86,6 +86,11 @@ def forward(
         affine(Xb[:n], W, b, Z, kind)
     _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
 
+
+
+# A NumPy integer, not the literal 1: a literal argument would compile
+# finish_step and everything below it once more (3.3 s of a cold first fit).
+_ONE_PART = np.intp(1)
 
 
 @jit
@@ -155,8 +160,8 @@ def batch_gradient(
             G2 = G.reshape((1, G.shape[0]))
             for start, stop in ((coef_ptr[layer], coef_ptr[layer + 1]),
                                 (icpt_ptr[layer], icpt_ptr[layer + 1])):
-                squares += finish_step(G2, 1, theta, n_weights, alpha, sw_sum, solver,
-                                       state1, state2, hyper, lr_t, start, stop)
+                squares += finish_step(G2, _ONE_PART, theta, n_weights, alpha, sw_sum,
+                                       solver, state1, state2, hyper, lr_t, start, stop)
     return loss, sw_sum, squares
 
 
@@ -186,10 +191,10 @@ def finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum, start, stop):
     w = theta[start:split]
     squares = float(np.dot(w, w)) if split > start else 0.0
     for i in range(gw.shape[0]):
-        gw[i] = finished(gw[i], gw[i], False, w[i], a, True, s)
+        gw[i] = finished(gw[i], gw[i], NO, w[i], a, YES, s)
     gb = G[0, split:stop]
     for i in range(gb.shape[0]):
-        gb[i] = finished(gb[i], gb[i], False, gb[i], a, False, s)
+        gb[i] = finished(gb[i], gb[i], NO, gb[i], a, NO, s)
     return squares
 
 
@@ -210,9 +215,9 @@ def finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver, state1, sta
     split = min(max(start, n_weights), stop)
     w = theta[start:split]
     squares = float(np.dot(w, w)) if split > start else 0.0
-    apply_step(solver, theta, G, n_parts, alpha, True, sw_sum, state1, state2, hyper, lr_t,
+    apply_step(solver, theta, G, n_parts, alpha, YES, sw_sum, state1, state2, hyper, lr_t,
                start, split)
-    apply_step(solver, theta, G, n_parts, alpha, False, sw_sum, state1, state2, hyper, lr_t,
+    apply_step(solver, theta, G, n_parts, alpha, NO, sw_sum, state1, state2, hyper, lr_t,
                split, stop)
     return squares
 
@@ -403,7 +408,10 @@ def parallel_epoch(
         rows = order[start : min(start + batch_size, n_samples)]
         n_parts = min(n_threads, rows.shape[0])
         for q in prange(n_parts):
-            _row_part(q, n_parts, rows, X, data, indices, indptr, Y, sw, has_sw, theta,
+            # np.intp: Numba types a prange index int64 when it types this
+            # function and uint64 in the threads' code, which compiled each
+            # callee twice (1.6 s of a cold first fit).
+            _row_part(np.intp(q), n_parts, rows, X, data, indices, indptr, Y, sw, has_sw, theta,
                       G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
                       acts, deltas, part, upto, False, alpha, NO_STEP, state1, state2,
                       hyper, 0.0)
@@ -414,7 +422,7 @@ def parallel_epoch(
             sw_sum += part[q, _SW_SUM]
         t, lr_t = begin_step(step, hyper, t)
         for q in prange(n_threads):
-            _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
+            _param_part(np.intp(q), n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
                         step, state1, state2, hyper, lr_t, part)
         accumulated += _batch_loss(part, n_parts, n_threads, alpha) * rows.shape[0]
     return accumulated, t

@@ -34,12 +34,18 @@ NO_STEP = np.intp(-1)
 SGD = np.intp(0)
 ADAM = np.intp(1)
 
+# NumPy booleans for the ``two`` and ``l2`` flags, for the reason above: a
+# literal True in one call and False in another compiled the steps twice
+# over (2 s of a cold first fit).
+YES = np.bool_(True)
+NO = np.bool_(False)
+
 # Layout of the float64 ``hyper`` vector that carries an optimizer's settings.
 LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
 N_HYPER = 6
 
 
-@jit(inline="always")
+@jit
 def finished(g0, g1, two, w, a, l2, s):
     """One parameter's gradient from its raw sums: ``(g0 [+ g1] [+ a * w]) / s``.
 
