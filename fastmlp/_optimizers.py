@@ -35,8 +35,8 @@ SGD = np.intp(0)
 ADAM = np.intp(1)
 
 # NumPy booleans for the ``two`` and ``l2`` flags, for the reason above: a
-# literal True in one call and False in another compiled the steps twice
-# over (2 s of a cold first fit).
+# literal True in one call and False in another compiled apply_step twice
+# (about 1 s of a cold first fit).
 YES = np.bool_(True)
 NO = np.bool_(False)
 
@@ -142,10 +142,10 @@ def apply_step(solver, theta, G, n_parts, alpha, l2, s, state1, state2, hyper, l
     The gradient is :func:`finished` on the way (the L2 term only with
     ``l2``). ``G`` is only read, except that with more than two parts all
     but the last are first added into ``G[0]``, in the order in which
-    ``fastmlp._mlp_kernels.finish_gradient`` adds them. Parameters are independent element by
-    element, so a training loop may step each layer as soon as its gradient
-    is final, while it is still in cache, instead of sweeping the whole
-    vector afterwards.
+    ``fastmlp._mlp_kernels.finish_gradient`` adds them. Parameters are
+    independent element by element, so a training loop may step each layer
+    as soon as its gradient is final, while it is still in cache, instead
+    of sweeping the whole vector afterwards.
     """
     g0 = G[0, start:stop]
     for q in range(1, n_parts - 1):
