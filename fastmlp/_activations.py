@@ -234,6 +234,21 @@ def _bias_activate_loop(Z, b, kind, add_bias):
 
 
 @jit
+def bias_activate_columns(ZT, b, kind):
+    """:func:`bias_activate` for a layer output stored transposed, ``ZT`` (k, n).
+
+    ``ZT[j] += b[j]``, then activation ``kind`` (not softmax, which is taken
+    along the other axis), along contiguous rows.
+    """
+    k, n = ZT.shape
+    for j in range(k):
+        bj = b[j]
+        row = ZT[j]
+        for i in range(n):
+            row[i] = _apply(row[i] + bj, kind)
+
+
+@jit
 def bias_activate(Z, b, kind):
     """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass."""
     if kind == SOFTMAX:

@@ -29,6 +29,7 @@ from numba import prange
 from ._activations import (
     affine,
     bias_activate,
+    bias_activate_columns,
     copy_into,
     csr_affine,
     csr_transpose_dot,
@@ -55,10 +56,10 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out):
-    """Layers 1 .. L - 1 of the forward pass, from layer 0's output in ``acts``."""
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first=1):
+    """Layers ``first`` .. L - 1 of the forward pass, from layer ``first - 1``'s output in ``acts``."""
     n_layers = units.shape[0] - 1
-    for layer in range(1, n_layers):
+    for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
         W = _weights(theta, coef_ptr, units, layer)
         b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
@@ -446,7 +447,7 @@ def all_finite(X):
 
 @jit
 def predict(
-    X, data, indices, indptr, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+    X, data, indices, indptr, theta, coef_ptr, icpt_ptr, units, acts, ZT, hidden, out,
     result, check_finite,
 ):
     """Network output of every input row, into ``result`` (n_samples, n_outputs).
@@ -454,6 +455,13 @@ def predict(
     Rows go through the network in blocks of ``len(acts) // sum(units[1:])``
     so the hidden activations of a block stay in cache between layers and
     the scratch memory does not grow with the number of rows.
+
+    With a non-empty ``ZT`` (``units[1]`` entries per row of a block), a
+    dense input's first layer is computed transposed, ``W.T @ X.T``, into
+    it: OpenBLAS runs a many-rows-by-few-columns product much faster that
+    way in float64 (54,000 x 784 by 784 x 100: 31 against 23.5 GFMA/s on
+    one thread, 61 against 46 on two, SkylakeX kernels); in float32 it was
+    slower on two threads (110 against 128 GFMA/s).
 
     With ``check_finite`` (dense ``X`` only), returns False, leaving
     ``result`` incomplete, as soon as a block's first-layer pre-activations
@@ -473,22 +481,35 @@ def predict(
         width += units[j]
     block = acts.shape[0] // width
     last = units.shape[0] - 2
+    transposed = ZT.shape[0] > 0 and last > 0
     rows = np.empty(block if sparse else 0, dtype=np.intp)
     for start in range(0, n_total, block):
         stop = min(start + block, n_total)
         n = stop - start
-        if check_finite and not sparse:
+        if sparse:
+            for i in range(rows.shape[0]):
+                rows[i] = start + i
+            forward(X, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+                    acts, hidden, out)
+        elif transposed:
+            # The hidden layer's output stays transposed; the next product
+            # reads it as a Fortran-ordered matrix, so nothing is copied.
+            T = ZT[: units[1] * n].reshape((units[1], n))
+            np.dot(_weights(theta, coef_ptr, units, 0).T, X[start:stop].T, T)
+            if check_finite and not all_finite(T):
+                return False
+            bias_activate_columns(T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden)
+            affine(T.T, _weights(theta, coef_ptr, units, 1),
+                   theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, 1),
+                   out if last == 1 else hidden)
+            _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, 2)
+        else:
             Z = _block(acts, units, n, 0)
             np.dot(X[start:stop], _weights(theta, coef_ptr, units, 0), Z)
-            if not all_finite(Z):
+            if check_finite and not all_finite(Z):
                 return False
             bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                           out if units.shape[0] == 2 else hidden)
             _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
-        else:
-            for i in range(rows.shape[0]):
-                rows[i] = start + i
-            forward(X[start:stop] if not sparse else X, data, indices, indptr, rows,
-                    n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
         copy_into(_block(acts, units, n, last), result[start:stop])
     return True

@@ -292,6 +292,42 @@ class _Net:
                            alpha)
 
 
+def _forward_reference(net, X, hidden, out):
+    coefs, icpts = net.unpack(net.theta)
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, icpts)):
+        A = naive.activation(A @ W + b, out if i == len(coefs) - 1 else hidden)
+    return A
+
+
+@pytest.mark.parametrize("units", [(7, 5), (7, 5, 3), (7, 6, 5, 3)])
+@pytest.mark.parametrize("hidden", HIDDEN_KINDS)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_predict_matches_reference(transposed, hidden, units):
+    """Both orientations of the first product, blocks of rows, and the finite check."""
+    net = _Net(units, seed=3)
+    rng = np.random.RandomState(4)
+    X = rng.randn(23, units[0])
+    width = int(net.units[1:].sum())
+    block = 10  # 23 rows: two whole blocks and a short one
+    acts = np.empty(block * width)
+    ZT = np.empty(block * units[1] if transposed else 0)
+    result = np.full((23, units[-1]), np.nan)
+    args = (X, None, None, None, net.theta, net.coef_ptr, net.icpt_ptr, net.units, acts, ZT,
+            hidden, SOFTMAX)
+    assert K.predict(*args, result, True)
+    np.testing.assert_allclose(result, _forward_reference(net, X, hidden, SOFTMAX),
+                               rtol=1e-12)
+    for bad in (np.nan, np.inf, -np.inf):
+        X[17, 2] = bad  # in the third block: the first two go through first
+        assert not K.predict(*args, result, True)
+    X[17, 2] = 0.0
+    result[:] = np.nan
+    assert K.predict(*args, result, False)
+    np.testing.assert_allclose(result, _forward_reference(net, X, hidden, SOFTMAX),
+                               rtol=1e-12)
+
+
 @pytest.mark.parametrize("with_sw", [False, True])
 @pytest.mark.parametrize("out, loss_kind", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN_KINDS)
