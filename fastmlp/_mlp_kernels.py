@@ -57,7 +57,10 @@ def _block(buf, units, n, layer):
 
 @jit
 def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first=1):
-    """Layers ``first`` .. L - 1 of the forward pass, from layer ``first - 1``'s output in ``acts``."""
+    """Layers ``first`` .. L - 1 of the forward pass.
+
+    Layer ``first - 1``'s output is read from ``acts``.
+    """
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden

@@ -84,8 +84,8 @@ def sgd_step(theta, g0, g1, two, alpha, l2, s, velocity, lr, momentum, nesterov)
     finishing it first, in a pass of its own, cost an extra trip through
     the parameters.
     """
-    _sgd_loop(theta, g0, g1, two, cast_like(alpha, theta), l2, cast_like(s, theta), velocity,
-              cast_like(lr, theta), cast_like(momentum, theta), nesterov)
+    _sgd_loop(theta, g0, g1, two, cast_like(alpha, theta), l2, cast_like(s, theta),
+              velocity, cast_like(lr, theta), cast_like(momentum, theta), nesterov)
 
 
 @jit
