@@ -300,10 +300,11 @@ def _forward_reference(net, X, hidden, out):
     return A
 
 
+@pytest.mark.parametrize("out", [IDENTITY, LOGISTIC, SOFTMAX])
 @pytest.mark.parametrize("units", [(7, 5), (7, 5, 3), (7, 6, 5, 3)])
 @pytest.mark.parametrize("hidden", HIDDEN_KINDS)
 @pytest.mark.parametrize("transposed", [False, True])
-def test_predict_matches_reference(transposed, hidden, units):
+def test_predict_matches_reference(transposed, hidden, units, out):
     """Both orientations of the first product, blocks of rows, and the finite check."""
     net = _Net(units, seed=3)
     rng = np.random.RandomState(4)
@@ -314,9 +315,9 @@ def test_predict_matches_reference(transposed, hidden, units):
     ZT = np.empty(block * units[1] if transposed else 0)
     result = np.full((23, units[-1]), np.nan)
     args = (X, None, None, None, net.theta, net.coef_ptr, net.icpt_ptr, net.units, acts, ZT,
-            hidden, SOFTMAX)
+            hidden, out)
     assert K.predict(*args, result, True)
-    np.testing.assert_allclose(result, _forward_reference(net, X, hidden, SOFTMAX),
+    np.testing.assert_allclose(result, _forward_reference(net, X, hidden, out),
                                rtol=1e-12)
     for bad in (np.nan, np.inf, -np.inf):
         X[17, 2] = bad  # in the third block: the first two go through first
@@ -324,7 +325,7 @@ def test_predict_matches_reference(transposed, hidden, units):
     X[17, 2] = 0.0
     result[:] = np.nan
     assert K.predict(*args, result, False)
-    np.testing.assert_allclose(result, _forward_reference(net, X, hidden, SOFTMAX),
+    np.testing.assert_allclose(result, _forward_reference(net, X, hidden, out),
                                rtol=1e-12)
 
 
