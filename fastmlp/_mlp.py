@@ -56,6 +56,7 @@ from ._optimizers import (
     SGD,
 )
 from ._validation import check_fitted
+from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -105,7 +106,7 @@ class _Input:
             self.n = self.X.shape[0]
 
 
-class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
+class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
 
     Warning: this class should not be used directly; use the derived classes.
@@ -449,7 +450,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            # Y's 0/1 as booleans, as scikit-learn stratifies: the same split,
+            # and a too-small class is named 'True', not '1.0', in the error.
+            stratify = (
+                Y.astype(bool) if (is_classifier(self) and self.n_outputs_ == 1) else None
+            )
             arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
             split = train_test_split(
                 *arrays,

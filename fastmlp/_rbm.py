@@ -27,6 +27,7 @@ from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
 from ._config import blas_for, worker_threads
 from ._mt19937 import MTStream
 from ._validation import check_fitted
+from .convert import SklearnConvertible
 
 
 class _Rows:
@@ -56,7 +57,9 @@ class _Rows:
         return np.arange(self.n if self.sparse else 0, dtype=np.intp)
 
 
-class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BernoulliRBM(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, SklearnConvertible, BaseEstimator
+):
     """Bernoulli Restricted Boltzmann Machine (RBM), trained by compiled kernels.
 
     A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM`:

@@ -222,8 +222,8 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def plot(rows, path):
-    """Bar chart of the speedups (needs matplotlib: ``pip install fastmlp[bench]``)."""
+def _pyplot():
+    """matplotlib's pyplot, or SystemExit saying how to install it."""
     try:
         import matplotlib
 
@@ -233,6 +233,12 @@ def plot(rows, path):
         raise SystemExit(
             "--plot needs matplotlib: pip install 'fastmlp[bench]' (%s)" % exc
         ) from None
+    return plt
+
+
+def plot(rows, path):
+    """Bar chart of the speedups (needs matplotlib: ``pip install fastmlp[bench]``)."""
+    plt = _pyplot()
     names = [r["workload"] for r in rows]
     speedups = [r["speedup"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
@@ -295,6 +301,8 @@ def main(argv=None):
                         help="skip the per-phase breakdown of MLP epochs")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = parser.parse_args(argv)
+    if args.plot:
+        _pyplot()  # before any work: a missing matplotlib fails now, not after the run
 
     if args.list:
         for w in WORKLOADS:
