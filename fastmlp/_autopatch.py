@@ -17,7 +17,6 @@ process. Its source is therefore written into the ``.pth`` line itself.
 import argparse
 import os
 import site
-import sys
 import sysconfig
 
 PTH_NAME = "fastmlp-patch.pth"

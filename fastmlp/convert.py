@@ -28,9 +28,10 @@ from ._optimizers import ADAM, BETA_1, BETA_2, EPSILON, LR, MOMENTUM, N_HYPER, N
 
 # Fitted attributes translated, not copied (the parameters, and what only
 # one side has).
-_FASTMLP_ONLY = ("coefs_", "intercepts_", "_theta", "_units", "_coef_ptr", "_icpt_ptr", "_best_theta", "_optimizer")
-_SKLEARN_ONLY = ("coefs_", "intercepts_", "_best_coefs", "_best_intercepts", "_coef_indptr", "_intercept_indptr",
-                 "_optimizer")
+_FASTMLP_ONLY = ("coefs_", "intercepts_", "_theta", "_units", "_coef_ptr", "_icpt_ptr",
+                 "_best_theta", "_optimizer")
+_SKLEARN_ONLY = ("coefs_", "intercepts_", "_best_coefs", "_best_intercepts", "_coef_indptr",
+                 "_intercept_indptr", "_optimizer")
 
 
 class SklearnConvertible:
