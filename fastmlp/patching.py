@@ -21,6 +21,7 @@ import functools
 import importlib
 import importlib.machinery
 import logging
+import sys
 import zipfile
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ _SERVED_METHODS = ("fit", "partial_fit", "predict", "predict_proba", "predict_lo
 # scikit-learn's classes, read once before anything is patched:
 # {name: class}.
 _ORIGINALS = {}
-# The class attributes replaced by logging wrappers while patched:
-# {name: {method: original attribute}}.
+# The methods given logging wrappers while patched:
+# {name: {method: (defined on the class itself, original attribute)}}.
 _WRAPPED = {}
 
 
@@ -118,8 +119,9 @@ def _wrap_methods(name):
         if owner is None:
             continue
         attribute = vars(owner)[method]
-        # A method inherited from scikit-learn (score, fit_transform) gets
-        # its wrapper on the class itself, deleted again on unpatching.
+        # An inherited method (fit from the shared base, score from
+        # scikit-learn's mixin) gets its wrapper on the class itself, deleted
+        # again on unpatching, so that the base class stays untouched.
         replaced[method] = (owner is cls, attribute)
         setattr(cls, method, _logged(name, method, attribute))
     _WRAPPED[name] = replaced
@@ -195,8 +197,6 @@ def is_patched(estimators=None):
     patched : bool
         Whether scikit-learn's modules give fastmlp's class for each of them.
     """
-    import sys
-
     names = _check_names(estimators)
     for name in names:
         for module_name in _MODULES[name]:
@@ -250,7 +250,6 @@ def _run_source_file(path):
     program a ``__main__`` module only while it runs.
     """
     import builtins
-    import sys
     import types
 
     main = types.ModuleType("__main__")
@@ -283,7 +282,6 @@ def run_main(argv):
     import argparse
     import os
     import runpy
-    import sys
 
     parser = argparse.ArgumentParser(
         prog="python -m fastmlp run",

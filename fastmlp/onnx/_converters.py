@@ -121,7 +121,7 @@ def _multilabel(model):
 
 
 def classifier_shape(operator):
-    """``[N, n_features] -> label [N] (multilabel [N, n_labels]), probabilities [N, n_classes]``."""
+    """``[N, n_features] -> label [N] (or [N, n_labels]), probabilities [N, n_classes]``."""
     check_input_and_output_numbers(operator, input_count_range=1, output_count_range=[2, 3])
     model = operator.raw_operator
     tensor, _, _ = _float_type(operator)
