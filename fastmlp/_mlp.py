@@ -42,8 +42,8 @@ from sklearn.utils.validation import (
 
 from . import _mlp_kernels as K
 from ._activations import ACTIVATION_CODES
-from ._config import blas_for, worker_threads
 from ._losses import LOSS_CODES
+from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
     ADAM,
     BETA_1,
@@ -547,8 +547,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         width = int(units[1:].sum())
         # Batches split between the threads took 0.6x (regressor) to 0.94x
         # (256 -> 3 x 512 -> 3) the time of one thread with BLAS threads, on
-        # 2 cores (fastmlp._mlp_kernels.parallel_epoch).
-        threads = worker_threads()
+        # 2 idle cores (fastmlp._mlp_kernels.parallel_epoch); when the cores
+        # are busy, the chooser runs the same split on one thread.
+        threads = thread_budget()
         # Each thread's buffers for its share of a batch's rows.
         rows = -(-batch_size // threads)
         acts = np.empty((threads, rows * width), dtype=dtype)
@@ -563,16 +564,26 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         hidden, out, loss_kind = self._kernel_codes()
         alpha = float(self.alpha)
         epoch = K.parallel_epoch if threads > 1 else K.stochastic_epoch
+        # The split of each batch is fixed by the buffers (``threads``
+        # parts), whatever number of threads runs it, so the chooser's
+        # choices never change the result.
+        chooser = ThreadChooser(threads)
 
         def run(order, upto=K.UPDATE):
-            with blas_for(threads):
-                accumulated, opt["t"] = epoch(
+            accumulated = [0.0]
+
+            def batches(first, stop):
+                accumulated[0], opt["t"] = epoch(
                     inp.X, inp.data, inp.indices, inp.indptr, Y, sw, has_sw,
-                    order, batch_size, theta, G, coef_ptr, icpt_ptr, units, hidden, out,
-                    loss_kind, alpha, Xb, Yb, swb, acts, deltas, part, opt["solver"],
-                    opt["state1"], opt["state2"], opt["hyper"], opt["t"], upto,
+                    order[first * batch_size : stop * batch_size], batch_size, theta, G,
+                    coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha, Xb, Yb, swb,
+                    acts, deltas, part, opt["solver"], opt["state1"], opt["state2"],
+                    opt["hyper"], opt["t"], accumulated[0], upto,
                 )
-            return accumulated
+
+            with blas_for(threads):
+                chooser.run(-(-order.shape[0] // batch_size), batches)
+            return accumulated[0]
 
         run.threads = threads
         return run

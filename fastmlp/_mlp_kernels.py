@@ -357,7 +357,8 @@ def _batch_loss(part, n_parts, n_threads, alpha):
 def stochastic_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
-    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, upto=UPDATE,
+    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
+    upto=UPDATE,
 ):
     """One pass over the rows in ``order`` by minibatches of ``batch_size``, one thread.
 
@@ -366,12 +367,14 @@ def stochastic_epoch(
     optimizer step on ``theta``, the gradient in ``G[0]``, each layer
     stepped as soon as its gradient is final; ``upto`` stops each batch
     after an earlier phase (profiling only). The products use BLAS's own
-    threads. Returns ``(sum over batches of batch loss * batch rows, t)``
-    where ``t`` is the optimizer's step count afterwards.
+    threads. Returns ``(accumulated + the sum over batches of batch loss *
+    batch rows, t)`` where ``t`` is the optimizer's step count afterwards:
+    an epoch run as several calls over consecutive pieces of ``order`` (each
+    a whole number of batches) passes each call's sum to the next, and adds
+    up the same numbers in the same order as one call.
     """
     n_samples = order.shape[0]
     step = solver if upto == UPDATE else NO_STEP
-    accumulated = 0.0
     for start in range(0, n_samples, batch_size):
         rows = order[start : min(start + batch_size, n_samples)]
         t_next, lr_t = begin_step(step, hyper, t)
@@ -389,7 +392,8 @@ def stochastic_epoch(
 def parallel_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
-    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, upto=UPDATE,
+    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
+    upto=UPDATE,
 ):
     """:func:`stochastic_epoch` with each batch split between ``len(G)`` threads.
 
@@ -407,7 +411,6 @@ def parallel_epoch(
     n_weights = coef_ptr[units.shape[0] - 1]
     n_samples = order.shape[0]
     step = solver if upto == UPDATE else NO_STEP
-    accumulated = 0.0
     for start in range(0, n_samples, batch_size):
         rows = order[start : min(start + batch_size, n_samples)]
         n_parts = min(n_threads, rows.shape[0])

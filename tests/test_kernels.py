@@ -392,7 +392,7 @@ def _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel):
         TANH, IDENTITY, SQUARED_ERROR, 1e-3, Xb, np.empty((n_threads, rows, n_out)),
         np.empty((n_threads, rows if has_sw else 0)), np.empty((n_threads, rows * width)),
         np.empty((n_threads, rows * width)), np.empty((n_threads, 3)), SGD, vel,
-        np.empty(0), hyper, 0,
+        np.empty(0), hyper, 0, 0.0,
     )
 
 
@@ -426,7 +426,7 @@ def test_epoch_equals_batches_of_loss_grad_and_steps(epoch, n_threads, with_sw, 
     hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] = 0.05, 0.9, 1.0
     vel = np.zeros_like(net.theta)
     if n_threads > 1:
-        from fastmlp._config import single_threaded_blas
+        from fastmlp._threads import single_threaded_blas
 
         with single_threaded_blas():
             acc, t = _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel)
