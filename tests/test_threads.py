@@ -185,9 +185,14 @@ class _Alternating(T.ThreadChooser):
                            random_state=0), True),
     lambda: (MLPRegressor(hidden_layer_sizes=(7, 5), solver="sgd", batch_size=10,
                           max_iter=3, random_state=1), False),
+    lambda: (MLPClassifier(hidden_layer_sizes=(12,), solver="lbfgs", max_iter=15,
+                           random_state=0), False),
+    lambda: (MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=15,
+                          random_state=0), True),
     lambda: (BernoulliRBM(n_components=9, batch_size=7, n_iter=3, random_state=0), False),
     lambda: (BernoulliRBM(n_components=9, batch_size=40, n_iter=2, random_state=0), True),
-], ids=["mlp", "mlp-csr", "regressor-sgd", "rbm", "rbm-blas-csr"])
+], ids=["mlp", "mlp-csr", "regressor-sgd", "lbfgs", "lbfgs-regressor-csr", "rbm",
+        "rbm-blas-csr"])
 def test_the_chooser_never_changes_the_model(monkeypatch, make):
     """Chunks of one batch on alternating thread counts: the same bits as the default."""
     rng = np.random.RandomState(0)
@@ -207,10 +212,32 @@ def test_the_chooser_never_changes_the_model(monkeypatch, make):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_chooser_never_changes_a_prediction(monkeypatch, sparse):
+    """Over two blocks, prediction shares its blocks between threads: the same bits."""
+    from fastmlp._mlp import _PREDICT_BLOCK_ROWS
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 12)
+    y = rng.randint(3, size=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(9, 4), max_iter=2, random_state=0).fit(X, y)
+    Xt = rng.rand(5 * _PREDICT_BLOCK_ROWS + 17, 12)
+    if sparse:
+        Xt[Xt < 0.5] = 0.0
+        Xt = sp.csr_matrix(Xt)
+    plain = est.predict_proba(Xt)
+    monkeypatch.setattr("fastmlp._mlp.ThreadChooser", _Alternating)
+    np.testing.assert_array_equal(est.predict_proba(Xt), plain)
+
+
 def _fitted(est):
     if isinstance(est, BernoulliRBM):
         return [est.components_, est.intercept_hidden_, est.intercept_visible_, est.h_samples_]
-    return list(est.coefs_) + list(est.intercepts_) + [np.array(est.loss_curve_)]
+    curve = est.loss_curve_ if hasattr(est, "loss_curve_") else [est.loss_]
+    return list(est.coefs_) + list(est.intercepts_) + [np.array(curve)]
 
 
 def test_blas_is_single_threaded_on_one_usable_core(monkeypatch):
