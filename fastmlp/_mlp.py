@@ -13,6 +13,7 @@ so the same ``random_state`` gives the same model.
 
 import copy
 import warnings
+import weakref
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -710,7 +711,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 good[0] = good[0] and bool(ok.all())
 
             with blas_for(slots):
-                ThreadChooser(slots).run(-(-n_blocks // slots), rounds)
+                _prediction_chooser(self, slots).run(-(-n_blocks // slots), rounds)
             return good[0]
 
         if not run(check_finite):
@@ -761,6 +762,20 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+# One chooser a model for its predictions, kept from call to call: a single
+# prediction is too short to learn in (three rounds of blocks for 10,000
+# rows). Kept beside the model rather than on it: predict changes nothing
+# of an estimator's attributes.
+_PREDICTION_CHOOSERS = weakref.WeakKeyDictionary()
+
+
+def _prediction_chooser(estimator, threads):
+    chooser = _PREDICTION_CHOOSERS.get(estimator)
+    if chooser is None or chooser.budget != threads:
+        chooser = _PREDICTION_CHOOSERS[estimator] = ThreadChooser(threads)
+    return chooser
 
 
 def _shuffled(sample_idx, random_state):
