@@ -13,6 +13,7 @@ so the same ``random_state`` gives the same model.
 
 import copy
 import warnings
+import weakref
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -42,8 +43,8 @@ from sklearn.utils.validation import (
 
 from . import _mlp_kernels as K
 from ._activations import ACTIVATION_CODES
-from ._config import blas_for, worker_threads
 from ._losses import LOSS_CODES
+from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
     ADAM,
     BETA_1,
@@ -386,34 +387,57 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         hidden, out, loss_kind = self._kernel_codes()
         units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
         width = int(units[1:].sum())
-        acts = np.empty(n * width, dtype=dtype)
-        deltas = np.empty(n * width, dtype=dtype)
-        grad = np.empty(self._theta.shape[0], dtype=dtype)
+        # With several threads, every evaluation is split into ``threads``
+        # blocks of rows (K.split_loss_grad), each block's products in
+        # single-threaded BLAS, run on the threads or on one thread as the
+        # chooser finds faster: the blocks, and so the result, are the same
+        # either way. With one, BLAS's own threads split the products.
+        threads = min(thread_budget(), max(1, n))
+        part_rows = -(-n // threads)
+        acts = np.empty((threads, part_rows * width), dtype=dtype)
+        deltas = np.empty((threads, part_rows * width), dtype=dtype)
+        G = np.empty((threads, self._theta.shape[0]), dtype=dtype)
+        grad = G[0]
         has_sw = sample_weight is not None
-        sw = np.asarray(sample_weight, dtype=dtype) if has_sw else grad[:0]
+        sw = np.ascontiguousarray(sample_weight, dtype=dtype) if has_sw else grad[:0]
         rows = np.arange(n) if inp.sparse else _EMPTY_INT
         alpha = float(self.alpha)
+        part = np.empty((threads, 3))
+        chooser = ThreadChooser(threads)
+        loss = [0.0]
+
+        def evaluate(theta):
+            if threads == 1:
+                loss[0] = K.loss_grad(
+                    inp.X, inp.data, inp.indices, inp.indptr, rows, n, Y, sw,
+                    has_sw, theta, grad, coef_ptr, icpt_ptr, units, acts[0], deltas[0],
+                    hidden, out, loss_kind, alpha,
+                )
+            else:
+                loss[0] = K.split_loss_grad(
+                    inp.X, inp.data, inp.indices, inp.indptr, rows, Y, sw, has_sw,
+                    theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out,
+                    loss_kind, alpha, part,
+                )
 
         def loss_and_grad(theta):
-            # SciPy's iterate is used as the flat parameter vector directly.
-            loss = K.loss_grad(
-                inp.X, inp.data, inp.indices, inp.indptr, rows, n, Y, sw,
-                has_sw, theta, grad, coef_ptr, icpt_ptr, units, acts, deltas,
-                hidden, out, loss_kind, alpha,
-            )
+            # SciPy's iterate is used as the flat parameter vector directly;
+            # the chooser runs one evaluation as one chunk.
+            chooser.run(1, lambda first, stop: evaluate(theta))
             # SciPy may keep the returned gradient, so it gets its own array.
-            return loss, grad.copy()
+            return loss[0], grad.copy()
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:
             options["iprint"] = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        res = scipy.optimize.minimize(
-            loss_and_grad,
-            self._theta.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options=options,
-        )
+        with blas_for(threads):
+            res = scipy.optimize.minimize(
+                loss_and_grad,
+                self._theta.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options=options,
+            )
         self.n_iter_ = _lbfgs_iterations(res, self.max_iter)
         self.loss_ = float(res.fun)
         self._theta[:] = res.x
@@ -552,8 +576,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         width = int(units[1:].sum())
         # Batches split between the threads took 0.6x (regressor) to 0.94x
         # (256 -> 3 x 512 -> 3) the time of one thread with BLAS threads, on
-        # 2 cores (fastmlp._mlp_kernels.parallel_epoch).
-        threads = worker_threads()
+        # 2 idle cores (fastmlp._mlp_kernels.parallel_epoch); when the cores
+        # are busy, the chooser runs the same split on one thread.
+        threads = thread_budget()
         # Each thread's buffers for its share of a batch's rows.
         rows = -(-batch_size // threads)
         acts = np.empty((threads, rows * width), dtype=dtype)
@@ -568,16 +593,26 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         hidden, out, loss_kind = self._kernel_codes()
         alpha = float(self.alpha)
         epoch = K.parallel_epoch if threads > 1 else K.stochastic_epoch
+        # The split of each batch is fixed by the buffers (``threads``
+        # parts), whatever number of threads runs it, so the chooser's
+        # choices never change the result.
+        chooser = ThreadChooser(threads)
 
         def run(order, upto=K.UPDATE):
-            with blas_for(threads):
-                accumulated, opt["t"] = epoch(
+            accumulated = [0.0]
+
+            def batches(first, stop):
+                accumulated[0], opt["t"] = epoch(
                     inp.X, inp.data, inp.indices, inp.indptr, Y, sw, has_sw,
-                    order, batch_size, theta, G, coef_ptr, icpt_ptr, units, hidden, out,
-                    loss_kind, alpha, Xb, Yb, swb, acts, deltas, part, opt["solver"],
-                    opt["state1"], opt["state2"], opt["hyper"], opt["t"], upto,
+                    order[first * batch_size : stop * batch_size], batch_size, theta, G,
+                    coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha, Xb, Yb, swb,
+                    acts, deltas, part, opt["solver"], opt["state1"], opt["state2"],
+                    opt["hyper"], opt["t"], accumulated[0], upto,
                 )
-            return accumulated
+
+            with blas_for(threads):
+                chooser.run(-(-order.shape[0] // batch_size), batches)
+            return accumulated[0]
 
         run.threads = threads
         return run
@@ -651,18 +686,44 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         inp = _Input(X, dtype)
         width = int(self._units[1:].sum())
         block = min(inp.n, _PREDICT_BLOCK_ROWS)
-        acts = np.empty(block * width, dtype=dtype)
         transposed = dtype == np.float64 and not inp.sparse and block >= _TRANSPOSE_MIN_ROWS
-        ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
         result = np.empty((inp.n, self.n_outputs_), dtype=dtype)
-        args = (inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
-                self._icpt_ptr, self._units, acts, ZT, ACTIVATION_CODES[self.activation],
-                ACTIVATION_CODES[self.out_activation_], result)
-        if not K.predict(*args, check_finite):
+        codes = (ACTIVATION_CODES[self.activation], ACTIVATION_CODES[self.out_activation_])
+        # Two blocks or more: the blocks are shared between the threads, each
+        # in single-threaded BLAS (BLAS's threads would meet at every product,
+        # which on a busy machine made 54,000 rows take 3x one thread).
+        threads = min(thread_budget(), -(-inp.n // _PREDICT_BLOCK_ROWS))
+        slots = threads if threads > 1 else None
+        acts = np.empty((threads, block * width), dtype=dtype)
+        ZT = np.empty((threads, block * int(self._units[1]) if transposed else 0), dtype=dtype)
+
+        def run(check):
+            if slots is None:
+                return K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta,
+                                 self._coef_ptr, self._icpt_ptr, self._units, acts[0], ZT[0],
+                                 *codes, result, check)
+            rows = np.empty((slots, block if inp.sparse else 0), dtype=np.intp)
+            ok = np.empty(slots, dtype=bool)
+            n_blocks = -(-inp.n // block)
+            good = [True]
+
+            def rounds(first, stop):
+                # A chunk is whole rounds of one block a slot.
+                K.parallel_predict(inp.X, inp.data, inp.indices, inp.indptr, first * slots,
+                                   min(stop * slots, n_blocks), theta, self._coef_ptr,
+                                   self._icpt_ptr, self._units, acts, ZT, rows, *codes,
+                                   result, check, ok)
+                good[0] = good[0] and bool(ok.all())
+
+            with blas_for(slots):
+                _prediction_chooser(self, slots).run(-(-n_blocks // slots), rounds)
+            return good[0]
+
+        if not run(check_finite):
             # X holds a NaN or infinity (validate_data raises scikit-learn's
             # error for it), or a finite X overflowed in the products.
             validate_data(self, X, reset=False)
-            K.predict(*args, False)
+            run(False)
         return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):
@@ -706,6 +767,20 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+# One chooser a model for its predictions, kept from call to call: a single
+# prediction is too short to learn in (three rounds of blocks for 10,000
+# rows). Kept beside the model rather than on it: predict changes nothing
+# of an estimator's attributes.
+_PREDICTION_CHOOSERS = weakref.WeakKeyDictionary()
+
+
+def _prediction_chooser(estimator, threads):
+    chooser = _PREDICTION_CHOOSERS.get(estimator)
+    if chooser is None or chooser.budget != threads:
+        chooser = _PREDICTION_CHOOSERS[estimator] = ThreadChooser(threads)
+    return chooser
 
 
 def _shuffled(sample_idx, random_state):

@@ -244,6 +244,47 @@ def loss_grad(
     return loss + 0.5 * alpha * squares / sw_sum
 
 
+@pjit
+def split_loss_grad(
+    X, data, indices, indptr, rows, Y, sw, has_sw,
+    theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha, part,
+):
+    """:func:`loss_grad` over all rows of ``Y`` in ``len(G)`` blocks of consecutive rows.
+
+    Block ``q`` (rows ``q * n // len(G)`` to ``(q + 1) * n // len(G)``) is
+    forwarded and back-propagated in ``acts[q]``, ``deltas[q]`` and ``G[q]``
+    with single-threaded BLAS, one block a thread; the blocks' sums are then
+    added up in order and finished into ``G[0]``. The blocks are fixed by
+    ``G``'s first axis, not by the threads that run them, so the result is
+    the same on one thread or several (L-BFGS, where every evaluation is a
+    few large products that BLAS's own threads would split: when other
+    processes hold the cores, they waited for each other at every product).
+    Dense ``X`` is read where it is (no gathered copy); CSR input reads rows
+    ``rows`` (``arange(n)``). ``part`` is scratch of ``len(G)`` x 3.
+    """
+    n = Y.shape[0]
+    n_parts = G.shape[0]
+    finish = False
+    for q in prange(n_parts):
+        # np.intp: see parallel_epoch.
+        p = np.intp(q)
+        r0 = p * n // n_parts
+        r1 = (p + 1) * n // n_parts
+        Xq = X[r0:r1] if data is None else X
+        swq = sw[r0:r1] if has_sw else sw
+        part[p, _LOSS], part[p, _SW_SUM], part[p, _SQUARES] = batch_gradient(
+            Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
+            G[p], coef_ptr, icpt_ptr, units, acts[p], deltas[p], hidden, out, loss_kind,
+            finish, alpha, NO_STEP, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
+        )
+    sw_sum = 0.0
+    for q in range(n_parts):
+        sw_sum += part[q, _SW_SUM]
+    part[0, _SQUARES] = finish_gradient(G, n_parts, theta, coef_ptr[units.shape[0] - 1],
+                                        alpha, sw_sum, 0, theta.shape[0])
+    return _batch_loss(part, n_parts, 1, alpha)
+
+
 # Elements (4 to 8 MB) above which the rows gathered are taken to come from
 # main memory rather than a cache.
 _FROM_MEMORY = np.intp(1 << 20)
@@ -357,7 +398,8 @@ def _batch_loss(part, n_parts, n_threads, alpha):
 def stochastic_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
-    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, upto=UPDATE,
+    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
+    upto=UPDATE,
 ):
     """One pass over the rows in ``order`` by minibatches of ``batch_size``, one thread.
 
@@ -366,12 +408,14 @@ def stochastic_epoch(
     optimizer step on ``theta``, the gradient in ``G[0]``, each layer
     stepped as soon as its gradient is final; ``upto`` stops each batch
     after an earlier phase (profiling only). The products use BLAS's own
-    threads. Returns ``(sum over batches of batch loss * batch rows, t)``
-    where ``t`` is the optimizer's step count afterwards.
+    threads. Returns ``(accumulated + the sum over batches of batch loss *
+    batch rows, t)`` where ``t`` is the optimizer's step count afterwards:
+    an epoch run as several calls over consecutive pieces of ``order`` (each
+    a whole number of batches) passes each call's sum to the next, and adds
+    up the same numbers in the same order as one call.
     """
     n_samples = order.shape[0]
     step = solver if upto == UPDATE else NO_STEP
-    accumulated = 0.0
     for start in range(0, n_samples, batch_size):
         rows = order[start : min(start + batch_size, n_samples)]
         t_next, lr_t = begin_step(step, hyper, t)
@@ -389,7 +433,8 @@ def stochastic_epoch(
 def parallel_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
-    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, upto=UPDATE,
+    Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
+    upto=UPDATE,
 ):
     """:func:`stochastic_epoch` with each batch split between ``len(G)`` threads.
 
@@ -407,7 +452,6 @@ def parallel_epoch(
     n_weights = coef_ptr[units.shape[0] - 1]
     n_samples = order.shape[0]
     step = solver if upto == UPDATE else NO_STEP
-    accumulated = 0.0
     for start in range(0, n_samples, batch_size):
         rows = order[start : min(start + batch_size, n_samples)]
         n_parts = min(n_threads, rows.shape[0])
@@ -449,6 +493,59 @@ def all_finite(X):
 
 
 @jit
+def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_ptr, units,
+                  acts, ZT, rows, hidden, out, result, check_finite):
+    """Rows ``start`` to ``stop`` of :func:`predict`, in one block of scratch.
+
+    ``acts`` holds a block's activations, ``ZT`` its transposed first layer
+    (or is empty), ``rows`` room for the block's row numbers (CSR input).
+    Returns False if ``check_finite`` finds a NaN or an infinity.
+    """
+    n = stop - start
+    last = units.shape[0] - 2
+    if data is not None:
+        for i in range(n):
+            rows[i] = start + i
+        forward(X, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+                acts, hidden, out)
+    elif ZT.shape[0] > 0 and last > 0:
+        # The hidden layer's output stays transposed; the next product
+        # reads it as a Fortran-ordered matrix, so nothing is copied.
+        T = ZT[: units[1] * n].reshape((units[1], n))
+        np.dot(_weights(theta, coef_ptr, units, 0).T, X[start:stop].T, T)
+        if check_finite and not all_finite(T):
+            return False
+        bias_activate_columns(T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden)
+        affine(T.T, _weights(theta, coef_ptr, units, 1),
+               theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, 1),
+               out if last == 1 else hidden)
+        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, 2)
+    else:
+        Z = _block(acts, units, n, 0)
+        np.dot(X[start:stop], _weights(theta, coef_ptr, units, 0), Z)
+        if check_finite and not all_finite(Z):
+            return False
+        bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
+                      out if units.shape[0] == 2 else hidden)
+        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
+    copy_into(_block(acts, units, n, last), result[start:stop])
+    return True
+
+
+@jit
+def _n_input_rows(X, indptr, data):
+    return X.shape[0] if data is None else indptr.shape[0] - 1
+
+
+@jit
+def _block_rows(acts, units):
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    return acts.shape[0] // width
+
+
+@jit
 def predict(
     X, data, indices, indptr, theta, coef_ptr, icpt_ptr, units, acts, ZT, hidden, out,
     result, check_finite,
@@ -475,44 +572,43 @@ def predict(
     again; a False can also mean a finite ``X`` overflowed, which the caller
     sorts out.
     """
-    sparse = data is not None
-    n_total = X.shape[0]
-    if data is not None:
-        n_total = indptr.shape[0] - 1
-    width = 0
-    for j in range(1, units.shape[0]):
-        width += units[j]
-    block = acts.shape[0] // width
-    last = units.shape[0] - 2
-    transposed = ZT.shape[0] > 0 and last > 0
-    rows = np.empty(block if sparse else 0, dtype=np.intp)
+    n_total = _n_input_rows(X, indptr, data)
+    block = _block_rows(acts, units)
+    rows = np.empty(block if data is not None else 0, dtype=np.intp)
     for start in range(0, n_total, block):
-        stop = min(start + block, n_total)
-        n = stop - start
-        if sparse:
-            for i in range(rows.shape[0]):
-                rows[i] = start + i
-            forward(X, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-                    acts, hidden, out)
-        elif transposed:
-            # The hidden layer's output stays transposed; the next product
-            # reads it as a Fortran-ordered matrix, so nothing is copied.
-            T = ZT[: units[1] * n].reshape((units[1], n))
-            np.dot(_weights(theta, coef_ptr, units, 0).T, X[start:stop].T, T)
-            if check_finite and not all_finite(T):
-                return False
-            bias_activate_columns(T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden)
-            affine(T.T, _weights(theta, coef_ptr, units, 1),
-                   theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, 1),
-                   out if last == 1 else hidden)
-            _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, 2)
-        else:
-            Z = _block(acts, units, n, 0)
-            np.dot(X[start:stop], _weights(theta, coef_ptr, units, 0), Z)
-            if check_finite and not all_finite(Z):
-                return False
-            bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
-                          out if units.shape[0] == 2 else hidden)
-            _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
-        copy_into(_block(acts, units, n, last), result[start:stop])
+        if not _predict_rows(X, data, indices, indptr, start, min(start + block, n_total),
+                             theta, coef_ptr, icpt_ptr, units, acts, ZT, rows, hidden, out,
+                             result, check_finite):
+            return False
     return True
+
+
+@pjit
+def parallel_predict(
+    X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr, units, acts, ZT, rows,
+    hidden, out, result, check_finite, ok,
+):
+    """:func:`predict`'s blocks ``first`` to ``stop - 1``, shared between ``len(acts)`` slots.
+
+    Slot ``q`` computes blocks ``first + q``, ``first + q + len(acts)`` ...
+    in its own scratch (``acts[q]``, ``ZT[q]``, ``rows[q]``) with
+    single-threaded BLAS; the slots run on the threads, or one after the
+    other on one thread. A row's output depends only on its block, so the
+    result is the same on any number of threads. ``ok[q]`` becomes False
+    where :func:`predict` would have returned False.
+    """
+    n_total = _n_input_rows(X, indptr, data)
+    n_slots = acts.shape[0]
+    block = _block_rows(acts[0], units)
+    for q in prange(n_slots):
+        # np.intp: see parallel_epoch.
+        p = np.intp(q)
+        ok[p] = True
+        for b in range(first + p, stop, n_slots):
+            start = b * block
+            if not _predict_rows(X, data, indices, indptr, start,
+                                 min(start + block, n_total), theta, coef_ptr, icpt_ptr,
+                                 units, acts[p], ZT[p], rows[p], hidden, out, result,
+                                 check_finite):
+                ok[p] = False
+                break

@@ -1,7 +1,9 @@
 """BernoulliRBM: scikit-learn's Restricted Boltzmann Machine, trained by compiled PCD.
 
 The estimator validates, allocates the scratch of one minibatch once, and
-hands a whole epoch to :func:`fastmlp._rbm_kernels.cd_epoch`. The uniforms
+hands each epoch to :func:`fastmlp._rbm_kernels.cd_epoch` in chunks of
+batches, each on the threads that pay at that moment
+(:class:`fastmlp._threads.ThreadChooser`). The uniforms
 come from the same ``RandomState`` as scikit-learn's, advanced in compiled
 code (:class:`fastmlp._mt19937.MTStream`), so the same ``random_state``
 gives the same model.
@@ -24,7 +26,7 @@ from sklearn.utils.validation import validate_data
 
 from . import _rbm_kernels as R
 from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
-from ._config import blas_for, worker_threads
+from ._threads import ThreadChooser, blas_for, thread_budget
 from ._mt19937 import MTStream
 from ._validation import check_fitted
 from .convert import SklearnConvertible
@@ -255,17 +257,27 @@ class BernoulliRBM(
         b = np.ascontiguousarray(self.intercept_visible_, dtype=dtype)
         c = np.ascontiguousarray(self.intercept_hidden_, dtype=dtype)
         Hs = np.ascontiguousarray(self.h_samples_, dtype=dtype)
-        threads = worker_threads()
+        threads = thread_budget()
         bufs = self._epoch_buffers(X.shape[1], min(batch_size, rows.n), dtype, threads)
+        # The split of the work is fixed by the buffers (``threads`` blocks),
+        # whatever number of threads runs it, so the chooser's choices never
+        # change the result.
+        chooser = ThreadChooser(threads)
+        n_batches = -(-rows.n // batch_size)
+        lr = float(self.learning_rate)
+
+        def batches(first, stop):
+            R.cd_epoch(
+                rows.X, rows.data, rows.indices, rows.indptr, first * batch_size,
+                min(stop * batch_size, rows.n), batch_size, lr, Wt, b, c, Hs,
+                stream.key, stream.pos, n_blocks=threads, **bufs,
+            )
+
         # Long chains call BLAS inside the threads, where BLAS threads of
         # its own would compete with them for the cores.
         with MTStream(rng) as stream, blas_for(threads):
             for iteration in range(1, n_iter + 1):
-                R.cd_epoch(
-                    rows.X, rows.data, rows.indices, rows.indptr, rows.n,
-                    batch_size, float(self.learning_rate), Wt, b, c, Hs,
-                    stream.key, stream.pos, n_blocks=threads, **bufs,
-                )
+                chooser.run(n_batches, batches)
                 self._set_weights(Wt)
                 self.intercept_visible_, self.intercept_hidden_, self.h_samples_ = b, c, Hs
                 if on_iteration is not None:

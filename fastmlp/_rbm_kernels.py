@@ -537,11 +537,16 @@ def list_buffers(n_rows, n_features, blocks, dtype):
 
 @jit
 def cd_epoch(
-    X, data, indices, indptr, n_samples, batch_size, learning_rate,
+    X, data, indices, indptr, first, n_samples, batch_size, learning_rate,
     Wt, b, c, Hs, key, pos, HH, Pv, U, S, rows, n_blocks, sums, lists, blas,
 ):
-    """One pass of PCD-1 over consecutive minibatches of ``batch_size`` rows."""
-    for start in range(0, n_samples, batch_size):
+    """PCD-1 over consecutive minibatches of ``batch_size`` rows, from row ``first``.
+
+    The batches start at ``first``, ``first + batch_size`` ... up to row
+    ``n_samples``; an epoch is one call from 0, or several over consecutive
+    pieces that each start where a batch of the whole epoch starts.
+    """
+    for start in range(first, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         n = stop - start
         for i in range(n):

@@ -166,6 +166,12 @@ WORKLOADS = [
         description="MLPRegressor 50 -> 64 -> 64, 50,000 rows, 10 epochs",
     ),
     Workload(
+        "rbm_digits", "BernoulliRBM",
+        dict(n_components=100, learning_rate=0.06, n_iter=10, random_state=0), digits,
+        description="scikit-learn's RBM example: load_digits / 16, 100 components, "
+        "10 epochs of batch 10",
+    ),
+    Workload(
         "rbm_batch10", "BernoulliRBM",
         dict(n_components=256, batch_size=10, n_iter=1, random_state=0), binary_images,
         description="BernoulliRBM 784 -> 256, batch_size=10, 20,000 rows, 1 epoch",

@@ -299,6 +299,10 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
     parser.add_argument("--no-phases", action="store_true",
                         help="skip the per-phase breakdown of MLP epochs")
+    parser.add_argument("--load", nargs="?", type=int, const=-1, metavar="N",
+                        help="contended mode: start N busy processes (default: one per "
+                        "usable core; 0: idle) and time scikit-learn, fastmlp and fastmlp "
+                        "on one thread side by side")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = parser.parse_args(argv)
     if args.plot:
@@ -313,6 +317,8 @@ def main(argv=None):
     _log("machine: " + describe_machine())
     _log("compiling / loading fastmlp's kernels ...")
     compile_s = warm_up(workloads, args.quick) if workloads else 0.0
+    if args.load is not None:
+        return _main_contended(args, workloads, compile_s)
     rows = []
     for i, w in enumerate(workloads, 1):
         _log("[%d/%d] %s: %s" % (i, len(workloads), w.name, w.description))
@@ -339,4 +345,48 @@ def main(argv=None):
             json.dump(rows, f, indent=1)
     if args.plot:
         plot(rows, args.plot)
+    return 0
+
+
+def _main_contended(args, workloads, compile_s):
+    """``--load N``: every workload under N busy processes, three variants side by side."""
+    from ._contention import (
+        CONCURRENT_WORKLOADS,
+        busy_processes,
+        concurrent_fits,
+        default_load,
+        format_concurrent,
+        format_contended,
+        run_contended,
+    )
+
+    load = default_load() if args.load < 0 else args.load
+    rows = []
+    with busy_processes(load):
+        for i, w in enumerate(workloads, 1):
+            _log("[%d/%d] %s under load %d" % (i, len(workloads), w.name, load))
+            row = run_contended(w, args.quick)
+            rows.append(row)
+            _log("        sklearn %.3f s, fastmlp %.3f s, one thread %.3f s" % (
+                row["sklearn_s"], row["fastmlp_s"], row["fastmlp_1t_s"]))
+        concurrent = {}
+        for name in CONCURRENT_WORKLOADS:
+            if any(w.name == name for w in workloads):
+                _log("        %s: fits in Python threads of one process" % name)
+                concurrent[name] = concurrent_fits(BY_NAME[name], args.quick)
+    print(format_contended(rows, load))
+    print()
+    if concurrent:
+        print(format_concurrent(concurrent))
+        print()
+    print("Numba compile/cache-load time before timing: %.2f s" % compile_s)
+    print("Machine: " + describe_machine())
+    if args.json:
+        machine = describe_machine()
+        for row in rows:
+            row.update(compile_s=compile_s, quick=args.quick, machine=machine, load=load)
+            if row["workload"] in concurrent:
+                row["concurrent_s"] = concurrent[row["workload"]]
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
     return 0

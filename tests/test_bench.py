@@ -92,3 +92,30 @@ def test_plot_writes_a_png(tmp_path):
     path = tmp_path / "speedups.png"
     plot(rows, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_busy_processes_run_and_end():
+    from fastmlp._contention import busy_processes
+
+    with busy_processes(2) as procs:
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)
+    assert all(p.poll() is not None for p in procs)
+
+
+def test_cli_contended_run_has_the_three_variants(tmp_path):
+    """``--load 1``: one busy process, three variants of each workload, JSON rows."""
+    out = tmp_path / "rows.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmlp", "bench", "--quick", "--load", "1", "--only",
+         "digits_lbfgs", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 busy process(es)" in proc.stdout and "fastmlp, 1 thread" in proc.stdout
+    (row,) = json.loads(out.read_text())
+    assert row["workload"] == "digits_lbfgs" and row["load"] == 1
+    for name in ("sklearn", "fastmlp", "fastmlp_1t"):
+        assert len(row[name + "_all_s"]) == 3 and row[name + "_s"] > 0
+    assert row["over_one_thread"] == pytest.approx(row["fastmlp_s"] / row["fastmlp_1t_s"])
+    # Threads never change the model: the same score on one thread.
+    assert row["fastmlp_1t_score"] == pytest.approx(row["fastmlp_score"], abs=1e-12)

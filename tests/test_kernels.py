@@ -300,6 +300,46 @@ def _forward_reference(net, X, hidden, out):
     return A
 
 
+@pytest.mark.parametrize("slots", [1, 2, 3])
+@pytest.mark.parametrize("units", [(7, 5), (7, 6, 5, 3)])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_parallel_predict_matches_predict_block_for_block(sparse, transposed, units, slots):
+    """Blocks shared between slots, in chunks of blocks: predict's result to the bit."""
+    from fastmlp._threads import single_threaded_blas
+
+    if sparse and transposed:
+        pytest.skip("the transposed product is for dense input")
+    net = _Net(units, seed=3)
+    rng = np.random.RandomState(4)
+    X = rng.randn(53, units[0])
+    X[rng.rand(*X.shape) < 0.4] = 0.0
+    inputs = ((np.empty((0, 0)), *(lambda c: (c.data, c.indices, c.indptr))(sp.csr_matrix(X)))
+              if sparse else (X, None, None, None))
+    width = int(net.units[1:].sum())
+    block = 10  # 53 rows: five whole blocks and a short one
+    ZT_size = block * units[1] if transposed else 0
+    want = np.full((53, units[-1]), np.nan)
+    with single_threaded_blas():
+        assert K.predict(*inputs, net.theta, net.coef_ptr, net.icpt_ptr, net.units,
+                         np.empty(block * width), np.empty(ZT_size), TANH, SOFTMAX, want, True)
+        got = np.full_like(want, np.nan)
+        acts, ZT = np.empty((slots, block * width)), np.empty((slots, ZT_size))
+        rows = np.empty((slots, block if sparse else 0), dtype=np.intp)
+        ok = np.zeros(slots, dtype=bool)
+        for first, stop in ((0, 2), (2, 3), (3, 6)):  # chunks of blocks, as the estimator
+            K.parallel_predict(*inputs, first, stop, net.theta, net.coef_ptr, net.icpt_ptr,
+                               net.units, acts, ZT, rows, TANH, SOFTMAX, got, True, ok)
+            assert ok.all()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, _forward_reference(net, X, TANH, SOFTMAX), rtol=1e-12)
+    if not sparse:
+        X[44, 1] = np.nan  # block 4
+        K.parallel_predict(*inputs, 0, 6, net.theta, net.coef_ptr, net.icpt_ptr, net.units,
+                           acts, ZT, rows, TANH, SOFTMAX, got, True, ok)
+        assert not ok.all()
+
+
 @pytest.mark.parametrize("out", [IDENTITY, LOGISTIC, SOFTMAX])
 @pytest.mark.parametrize("units", [(7, 5), (7, 5, 3), (7, 6, 5, 3)])
 @pytest.mark.parametrize("hidden", HIDDEN_KINDS)
@@ -392,7 +432,7 @@ def _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel):
         TANH, IDENTITY, SQUARED_ERROR, 1e-3, Xb, np.empty((n_threads, rows, n_out)),
         np.empty((n_threads, rows if has_sw else 0)), np.empty((n_threads, rows * width)),
         np.empty((n_threads, rows * width)), np.empty((n_threads, 3)), SGD, vel,
-        np.empty(0), hyper, 0,
+        np.empty(0), hyper, 0, 0.0,
     )
 
 
@@ -426,7 +466,7 @@ def test_epoch_equals_batches_of_loss_grad_and_steps(epoch, n_threads, with_sw, 
     hyper[LR], hyper[MOMENTUM], hyper[NESTEROV] = 0.05, 0.9, 1.0
     vel = np.zeros_like(net.theta)
     if n_threads > 1:
-        from fastmlp._config import single_threaded_blas
+        from fastmlp._threads import single_threaded_blas
 
         with single_threaded_blas():
             acc, t = _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel)
