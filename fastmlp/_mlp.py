@@ -308,9 +308,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
         """Fit, leaving the estimator exactly as it was if anything raises."""
+        return self._all_or_nothing(self._fit_unsafe, X, y, sample_weight, incremental)
+
+    def _all_or_nothing(self, fit, *args):
+        """``fit(*args)``, the estimator restored as it was if that raises."""
         saved = copy.deepcopy(self.__dict__)
         try:
-            return self._fit_unsafe(X, y, sample_weight, incremental)
+            return fit(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -409,6 +413,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             # SciPy may keep the returned gradient, so it gets its own array.
             return loss, grad.copy()
 
+        self._run_lbfgs(loss_and_grad)
+
+    def _run_lbfgs(self, loss_and_grad):
+        """Minimize ``loss_and_grad`` (float64 theta -> loss, gradient) from ``_theta``.
+
+        Shared by the in-memory fit and the one over Dask blocks
+        (fastmlp.dask), which differ only in where the loss is evaluated.
+        """
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:
             options["iprint"] = 1 if (self.verbose is True or self.verbose >= 1) else -1
@@ -748,6 +760,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self : object
             Returns a trained MLP model.
         """
+        if _is_dask_collection(X):
+            # Trained where the blocks live (solver="lbfgs"); see fastmlp.dask.
+            from .dask._lbfgs import fit_blocks
+
+            return self._all_or_nothing(fit_blocks, self, X, y, sample_weight)
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
@@ -762,6 +779,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _is_dask_collection(X):
+    """True for a Dask array or DataFrame, without importing Dask."""
+    return hasattr(type(X), "__dask_graph__") and type(X).__module__.startswith("dask")
 
 
 def _shuffle(sample_idx, random_state):
