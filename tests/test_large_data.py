@@ -225,3 +225,24 @@ def test_partial_fit_from_memmap_slices_and_pandas_chunks(tmp_path):
     assert from_memmap.t_ == from_csv.t_ == 1200
     for a, b in zip(from_memmap.coefs_, from_csv.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_memory_benchmark_runs(request, capsys):
+    """python -m fastmlp.bench_memory end to end, tiny: every case's process and its table.
+
+    Five new processes (1-2 minutes on a loaded machine): only with ``-m slow``.
+    """
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("starts five processes; run with: python -m pytest -m slow")
+    from fastmlp import bench_memory
+
+    assert bench_memory.main(["--rows", "3000", "--features", "20", "--hidden", "4",
+                              "--epochs", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| mem")]
+    assert len(rows) == 4
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] in ("memory", "memmap")
+        assert float(cells[4]) > 0  # seconds per epoch
