@@ -26,6 +26,12 @@ from .._mlp import _Input, _binarize
 from .._optimizers import N_HYPER, NO_STEP
 
 
+# Parameters up to this size travel inside each block's task, which saves
+# the broadcast's own round trip to every worker; larger ones are sent once
+# per worker by a broadcast.
+_SCATTER_ABOVE = 1 << 20
+
+
 def _as_dask_arrays(X, y, sample_weight):
     """X, y and sample_weight as Dask arrays split into the same row blocks."""
     import dask.array as da
@@ -140,8 +146,9 @@ class _Evaluator:
     def parts(self, theta):
         if self.client is None:
             return [_raw_sums(b, theta, self.spec) for b in self.blocks]
-        theta_future = self.client.scatter(theta, broadcast=True, hash=False)
-        futures = self.client.map(_raw_sums, self.blocks, theta=theta_future,
+        if theta.nbytes > _SCATTER_ABOVE:
+            theta = self.client.scatter(theta, broadcast=True, hash=False)
+        futures = self.client.map(_raw_sums, self.blocks, theta=theta,
                                   spec=self.spec_future, pure=False)
         return self.client.gather(futures)
 
