@@ -366,13 +366,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self._fit_stochastic(X, Y, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, Y, sample_weight)
+        self._check_finite_weights()
+        return self
 
+    def _check_finite_weights(self):
         if not np.isfinite(self._theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        return self
 
     def _kernel_codes(self):
         loss = self.loss

@@ -237,9 +237,5 @@ def fit_blocks(est, X, y, sample_weight=None):
         est._run_lbfgs(evaluate)
     finally:
         evaluate.close()
-    if not np.isfinite(est._theta).all():
-        raise ValueError(
-            "Solver produced non-finite parameter weights. The input data may"
-            " contain large values and need to be preprocessed."
-        )
+    est._check_finite_weights()
     return est
