@@ -748,11 +748,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A ``np.memmap`` (or C-ordered array, or CSR
+            matrix) of the working dtype is not copied. With
+            ``solver="lbfgs"``, a Dask array or DataFrame trains on its
+            workers (see :mod:`fastmlp.dask`).
 
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in
-            regression).
+            regression); a Dask array or Series with a Dask X.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
