@@ -123,6 +123,11 @@ def test_bad_dask_input_raises_sklearn_errors(client):
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         est.fit(da.from_array(X, chunks=50), da.from_array(y[:90], chunks=50))
     assert not hasattr(est, "coefs_")
+    X[3, 2] = 0.0
+    poisson = fastmlp.MLPRegressor(loss="poisson", solver="lbfgs")
+    with pytest.raises(ValueError, match="negative"):
+        poisson.fit(da.from_array(X, chunks=50), da.from_array(y - 0.5, chunks=50))
+    assert not hasattr(poisson, "coefs_")
 
 
 def test_incremental_and_parallel_post_fit(client):

@@ -111,13 +111,14 @@ def _raw_sums(block, theta, spec):
 
 
 def _summary(X, y, classifier):
-    """One pass over the data on the cluster: the labels (classifier) and finiteness."""
+    """One pass over the data on the cluster: finiteness, the labels or the targets' minimum."""
     import dask
     import dask.array as da
 
     finite = da.isfinite(X).all()
     labels = da.unique(y) if classifier and y.ndim == 1 else None
-    return dask.compute(finite, labels)
+    y_min = None if classifier else y.min()
+    return dask.compute(finite, labels, y_min)
 
 
 class _Evaluator:
@@ -203,9 +204,13 @@ def fit_blocks(est, X, y, sample_weight=None):
     head = validate_data(est, head, accept_sparse=["csr", "csc"],
                          dtype=(np.float64, np.float32), reset=first_pass)
     dtype = head.dtype
-    finite, labels = _summary(X, y, classifier)
+    finite, labels, y_min = _summary(X, y, classifier)
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
+    if getattr(est, "loss", None) == "poisson" and y_min < 0:
+        raise ValueError(
+            "Some value(s) of y are negative which is not allowed for Poisson regression."
+        )
     label_binarizer = None
     if classifier:
         if first_pass or not hasattr(est, "_label_binarizer"):
