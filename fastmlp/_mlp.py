@@ -77,6 +77,15 @@ _PREDICT_BLOCK_ROWS = 2048
 _TRANSPOSE_MIN_ROWS = 512
 
 
+def _canonical_csr(X):
+    """``X`` as CSR with sorted, unique indices; copied only when it is not already."""
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 class _Input:
     """The kernel-facing form of a validated ``X``: dense C array or CSR parts."""
 
@@ -84,10 +93,7 @@ class _Input:
 
     def __init__(self, X, dtype):
         if sp.issparse(X):
-            X = X.tocsr()
-            if not X.has_canonical_format:
-                X = X.copy()
-                X.sum_duplicates()
+            X = _canonical_csr(X)
             self.sparse = True
             self.data = np.ascontiguousarray(X.data, dtype=dtype)
             self.indices = np.ascontiguousarray(X.indices)
@@ -304,9 +310,13 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
     # ------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
         """Fit, leaving the estimator exactly as it was if anything raises."""
+        return self._all_or_nothing(self._fit_unsafe, X, y, sample_weight, incremental)
+
+    def _all_or_nothing(self, fit, *args):
+        """``fit(*args)``, the estimator restored as it was if that raises."""
         saved = copy.deepcopy(self.__dict__)
         try:
-            return self._fit_unsafe(X, y, sample_weight, incremental)
+            return fit(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -358,13 +368,15 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             self._fit_stochastic(X, Y, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, Y, sample_weight)
+        self._check_finite_weights()
+        return self
 
+    def _check_finite_weights(self):
         if not np.isfinite(self._theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        return self
 
     def _kernel_codes(self):
         loss = self.loss
@@ -427,17 +439,25 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             # SciPy may keep the returned gradient, so it gets its own array.
             return loss[0], grad.copy()
 
+        with blas_for(threads):
+            self._run_lbfgs(loss_and_grad)
+
+    def _run_lbfgs(self, loss_and_grad):
+        """Minimize ``loss_and_grad`` (float64 theta -> loss, gradient) from ``_theta``.
+
+        Shared by the in-memory fit and the one over Dask blocks
+        (fastmlp.dask), which differ only in where the loss is evaluated.
+        """
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:
             options["iprint"] = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        with blas_for(threads):
-            res = scipy.optimize.minimize(
-                loss_and_grad,
-                self._theta.astype(np.float64),
-                method="L-BFGS-B",
-                jac=True,
-                options=options,
-            )
+        res = scipy.optimize.minimize(
+            loss_and_grad,
+            self._theta.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options=options,
+        )
         self.n_iter_ = _lbfgs_iterations(res, self.max_iter)
         self.loss_ = float(res.fun)
         self._theta[:] = res.x
@@ -473,36 +493,40 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
+        if sp.issparse(X):
+            # Once, so that the epoch and the validation scores share one CSR.
+            X = _canonical_csr(X)
         if early_stopping:
-            # Y's 0/1 as booleans, as scikit-learn stratifies: the same split,
-            # and a too-small class is named 'True', not '1.0', in the error.
-            stratify = (
-                Y.astype(bool) if (is_classifier(self) and self.n_outputs_ == 1) else None
+            # Row numbers, not copies: the epoch gathers its batches from X
+            # by row number anyway, and the validation rows are read a block
+            # at a time (see _forward_rows).
+            # scikit-learn stratifies on its one boolean column Y; given as
+            # 2-D, StratifiedShuffleSplit would join each row into a string
+            # (60 bytes a row). Its 1-D form sorts the two classes the same
+            # way, so it draws the same split, and a class too small to
+            # split is named 'True' or 'False' in the error, as there.
+            stratify = (Y[:, 0].astype(bool)
+                        if (is_classifier(self) and self.n_outputs_ == 1) else None)
+            train_rows, val_rows = _validation_split(
+                X.shape[0], stratify, self.validation_fraction, self._random_state
             )
-            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-            split = train_test_split(
-                *arrays,
-                random_state=self._random_state,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-            )
-            X_train, X_val, Y_train, Y_val = split[:4]
-            sw_train, sw_val = split[4:] if sample_weight is not None else (None, None)
-            if X_val.shape[0] < 2:
+            if val_rows.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
+            Y_val = Y[val_rows]
+            sw_val = None if sample_weight is None else sample_weight[val_rows]
             y_val = Y_val
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(Y_val)
             elif y_val.shape[1] == 1:
                 y_val = y_val.ravel()
         else:
-            X_train, Y_train, sw_train = X, Y, sample_weight
-            X_val = y_val = sw_val = None
+            train_rows = np.arange(X.shape[0], dtype=np.intp)
+            val_rows = y_val = sw_val = None
 
-        n_samples = X_train.shape[0]
+        n_samples = train_rows.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -512,10 +536,11 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                     "sample size. It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        run_epoch = self._epoch_runner(X_train, Y_train, sw_train, batch_size, opt)
+        run_epoch = self._epoch_runner(X, Y, sample_weight, batch_size, opt)
         hyper = opt["hyper"]
 
-        sample_idx = np.arange(n_samples, dtype=np.intp)
+        # The rows of X this fit trains on, in this epoch's order.
+        sample_idx = train_rows
         # BLAS stays single-threaded between the epochs too (the validation
         # score): a BLAS thread left spinning after a call held a core that
         # the next epoch's threads wait for, which made a 0.7 ms epoch take
@@ -525,7 +550,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                 self.n_iter_ = 0
                 for it in range(self.max_iter):
                     if self.shuffle:
-                        sample_idx = _shuffled(sample_idx, self._random_state)
+                        _shuffle(sample_idx, self._random_state)
                     accumulated = run_epoch(sample_idx)
                     self.n_iter_ += 1
                     self.loss_ = accumulated / n_samples
@@ -534,7 +559,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                     if self.verbose:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                    self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                    self._update_no_improvement_count(early_stopping, X, val_rows, y_val,
+                                                      sw_val)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         hyper[LR] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
 
@@ -632,9 +658,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             print(msg + " Setting learning rate to %f" % hyper[LR])
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
+    def _update_no_improvement_count(self, early_stopping, X, val_rows, y_val, sw_val):
         if early_stopping:
-            score = self._score(X_val, y_val, sample_weight=sw_val)
+            score = self._score_rows(X, val_rows, y_val, sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -726,8 +752,55 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             run(False)
         return result
 
+    def _forward_rows(self, X, rows):
+        """Network output for rows ``rows`` of a fitted-width ``X``, gathered a block at a time.
+
+        Scores the early-stopping validation rows where they are: only one
+        block of rows (``_PREDICT_BLOCK_ROWS``) is ever copied out of ``X``.
+        The blocks, their buffers and so every product are the ones
+        :meth:`_forward_pass_fast` would use on ``X[rows]``, so the outputs
+        are the same to the last bit.
+        """
+        theta = self._theta
+        dtype = theta.dtype
+        sparse = sp.issparse(X)
+        n = rows.shape[0]
+        width = int(self._units[1:].sum())
+        block = min(n, _PREDICT_BLOCK_ROWS)
+        acts = np.empty(block * width, dtype=dtype)
+        transposed = dtype == np.float64 and not sparse and block >= _TRANSPOSE_MIN_ROWS
+        ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
+        Xb = np.empty((0 if sparse else block, X.shape[1]), dtype=dtype)
+        result = np.empty((n, self.n_outputs_), dtype=dtype)
+        for start in range(0, n, block):
+            chunk = rows[start : start + block]
+            if sparse:
+                inp = _Input(X[chunk], dtype)
+            else:
+                # mode="clip" (the rows are valid): "raise" buffers the output.
+                inp = _Input(np.take(X, chunk, axis=0, out=Xb[: chunk.shape[0]], mode="clip"),
+                             dtype)
+            K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
+                      self._icpt_ptr, self._units, acts, ZT,
+                      ACTIVATION_CODES[self.activation],
+                      ACTIVATION_CODES[self.out_activation_],
+                      result[start : start + chunk.shape[0]], False)
+        return result
+
+    def _score_rows(self, X, rows, y, sample_weight):
+        """:meth:`_score` of rows ``rows`` of ``X``, which are not copied (see _forward_rows)."""
+        y_pred = self._decode(self._forward_rows(X, rows))
+        return self._score_prediction(y, y_pred, sample_weight, self._score_function)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, self._score_function)
+
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
+        return self._score_prediction(y, y_pred, sample_weight, score_function)
+
+    @staticmethod
+    def _score_prediction(y, y_pred, sample_weight, score_function):
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
@@ -739,11 +812,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         Parameters
         ----------
         X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A ``np.memmap`` (or C-ordered array, or CSR
+            matrix) of the working dtype is not copied. With
+            ``solver="lbfgs"``, a Dask array or DataFrame trains on its
+            workers (see :mod:`fastmlp.dask`).
 
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in
-            regression).
+            regression); a Dask array or Series with a Dask X.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
@@ -753,6 +829,11 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         self : object
             Returns a trained MLP model.
         """
+        if _is_dask_collection(X):
+            # Trained where the blocks live (solver="lbfgs"); see fastmlp.dask.
+            from .dask._lbfgs import fit_blocks
+
+            return self._all_or_nothing(fit_blocks, self, X, y, sample_weight)
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
@@ -783,16 +864,39 @@ def _prediction_chooser(estimator, threads):
     return chooser
 
 
-def _shuffled(sample_idx, random_state):
-    """``sklearn.utils.shuffle(sample_idx, random_state=random_state)``, minus its overhead.
+def _is_dask_collection(X):
+    """True for a Dask array or DataFrame, without importing Dask."""
+    return hasattr(type(X), "__dask_graph__") and type(X).__module__.startswith("dask")
 
-    It draws ``random_state.shuffle(arange(n))`` and indexes with that; doing
-    the same draw directly keeps the stream identical and saves ~0.1 ms an
-    epoch of generic container handling (6% of a small fit).
+
+def _shuffle(sample_idx, random_state):
+    """Shuffle ``sample_idx`` in place as ``sklearn.utils.shuffle`` would reorder it.
+
+    scikit-learn draws ``random_state.shuffle(arange(n))`` and indexes with
+    that; shuffling the row numbers themselves makes the same swaps from the
+    same draws, so the order and the random stream stay identical, without
+    the two temporary arrays of 8 bytes a row (and ~0.1 ms an epoch of
+    generic container handling, 6% of a small fit).
     """
-    perm = np.arange(sample_idx.shape[0])
-    random_state.shuffle(perm)
-    return sample_idx[perm]
+    random_state.shuffle(sample_idx)
+
+
+def _validation_split(n_samples, stratify, validation_fraction, random_state):
+    """``(train_rows, validation_rows)``: the rows scikit-learn's early stopping splits off.
+
+    scikit-learn calls ``train_test_split(X, y, random_state=...,
+    test_size=validation_fraction, stratify=stratify)``; its permutation
+    depends only on the number of rows (and on ``stratify``), so splitting
+    ``arange(n_samples)`` the same way gives the same rows, in the same
+    order, from the same draws, without copying X.
+    """
+    train, val = train_test_split(
+        np.arange(n_samples, dtype=np.intp),
+        random_state=random_state,
+        test_size=validation_fraction,
+        stratify=stratify,
+    )
+    return np.ascontiguousarray(train, dtype=np.intp), np.ascontiguousarray(val, dtype=np.intp)
 
 
 def _lbfgs_iterations(result, max_iter):
@@ -1057,8 +1161,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
-        y = self._label_binarizer.transform(y).astype(bool)
-        return X, y
+        return X, _binarize(self._label_binarizer, y)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
@@ -1077,7 +1180,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return self._decode(self._forward_pass_fast(X, check_input=check_input))
+
+    def _decode(self, y_pred):
+        """Class labels from the network output ``y_pred``."""
         classes = self.classes_
         y_type = self._label_binarizer.y_type_
         # The two common cases decoded directly, as LabelBinarizer would
@@ -1091,8 +1197,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, accuracy_score)
+    _score_function = staticmethod(accuracy_score)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1280,13 +1385,15 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return self._decode(self._forward_pass_fast(X, check_input=check_input))
+
+    @staticmethod
+    def _decode(y_pred):
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, r2_score)
+    _score_function = staticmethod(r2_score)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1333,6 +1440,24 @@ MLPClassifier.__doc__ = MLPClassifier.__doc__.format(
 MLPRegressor.__doc__ = MLPRegressor.__doc__.format(
     params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC
 )
+
+
+def _binarize(label_binarizer, y):
+    """``label_binarizer.transform(y).astype(bool)``, without its O(n) temporaries.
+
+    LabelBinarizer builds a sparse indicator matrix first: 57 bytes a row at
+    its peak for a binary target, 7% of a 200-feature float32 X. A 1-D
+    target compared with the classes directly gives the same columns
+    (labels outside the classes get an all-False row, as there).
+    """
+    classes = label_binarizer.classes_
+    if y.ndim != 1 or label_binarizer.y_type_ not in ("binary", "multiclass"):
+        return label_binarizer.transform(y).astype(bool)
+    if len(classes) == 1:
+        return np.zeros((y.shape[0], 1), dtype=bool)
+    if len(classes) == 2:
+        return (y == classes[1]).reshape(-1, 1)
+    return y.reshape(-1, 1) == classes.reshape(1, -1)
 
 
 def _partial_fit_first_call(clf, classes):

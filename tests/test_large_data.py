@@ -1,0 +1,248 @@
+"""Large data on one machine: no copies of X, memmaps, and streaming by partial_fit.
+
+Early stopping splits off its validation rows as row numbers into X (the
+epoch gathers every batch from X by row number, and the validation scores
+read their rows a block at a time), so these tests check three things: the
+rows are the ones scikit-learn's ``train_test_split`` takes, the models
+equal scikit-learn's, and a fit allocates far less than a copy of X.
+"""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.neural_network as skn
+from sklearn.datasets import load_digits, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, shuffle
+from test_mlp_parity import assert_same_model, fit_both
+
+import fastmlp
+from fastmlp._mlp import _shuffle, _validation_split
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+@pytest.mark.parametrize("stratified", [False, True])
+@pytest.mark.parametrize("fraction", [0.1, 0.37])
+def test_validation_split_takes_train_test_split_rows(stratified, fraction):
+    rng = np.random.RandomState(3)
+    n = 503
+    X = rng.rand(n, 4)
+    Y = (rng.rand(n, 1) > 0.3).astype(np.float32)
+    sw = rng.rand(n)
+    stratify = Y if stratified else None
+    X_tr, X_va, Y_tr, Y_va, sw_tr, sw_va = train_test_split(
+        X, Y, sw, random_state=np.random.RandomState(7), test_size=fraction,
+        stratify=stratify,
+    )
+    state = np.random.RandomState(7)
+    # fastmlp stratifies on the column itself (see _fit_stochastic).
+    train, val = _validation_split(n, Y[:, 0] if stratified else None, fraction, state)
+    assert train.dtype == val.dtype == np.intp
+    for whole, part_tr, part_va in ((X, X_tr, X_va), (Y, Y_tr, Y_va), (sw, sw_tr, sw_va)):
+        np.testing.assert_array_equal(whole[train], part_tr)
+        np.testing.assert_array_equal(whole[val], part_va)
+    # The random stream is left where scikit-learn's call leaves it.
+    reference = np.random.RandomState(7)
+    train_test_split(X, random_state=reference, test_size=fraction, stratify=stratify)
+    assert state.randint(1 << 30) == reference.randint(1 << 30)
+
+
+def test_in_place_shuffle_is_sklearn_shuffle():
+    rows = np.random.RandomState(0).permutation(1000)[:600].astype(np.intp)
+    ours, theirs = rows.copy(), rows.copy()
+    a, b = check_random_state(5), check_random_state(5)
+    for _ in range(3):
+        _shuffle(ours, a)
+        theirs = shuffle(theirs, random_state=b)
+        np.testing.assert_array_equal(ours, theirs)
+    assert a.randint(1 << 30) == b.randint(1 << 30)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+def test_early_stopping_matches_sklearn(digits, fmt, dtype, target):
+    X, y = digits
+    X = X.astype(dtype)
+    if target == "binary":
+        y = y % 2
+    if fmt == "csr":
+        X = sp.csr_matrix(X)
+    sw = np.random.RandomState(2).uniform(0.5, 2.0, size=len(y))
+    ref, got = fit_both("MLPClassifier", X, y, fit_kwargs={"sample_weight": sw},
+                        hidden_layer_sizes=(12,), early_stopping=True, max_iter=12,
+                        n_iter_no_change=3, random_state=0)
+    rtol = 1e-6 if dtype == np.float64 else 1e-3
+    # assert_same_model compares validation_scores_ too; weighted accuracies
+    # of the same predictions differ only in how the weights are summed.
+    assert_same_model(ref, got, rtol)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_regressor_early_stopping_matches_sklearn(fmt):
+    X, y = make_regression(n_samples=700, n_features=10, random_state=4)
+    if fmt == "csr":
+        X[np.abs(X) < 0.8] = 0
+        X = sp.csr_matrix(X)
+    ref, got = fit_both("MLPRegressor", X, y / 100, hidden_layer_sizes=(10,),
+                        early_stopping=True, validation_fraction=0.25, max_iter=20,
+                        random_state=1)
+    assert_same_model(ref, got, 1e-6)
+
+
+def test_validation_scores_read_rows_in_blocks(digits):
+    """More validation rows than one prediction block: the block loop is exercised."""
+    X, y = digits
+    X = np.tile(X, (3, 1))[:5000]
+    y = np.tile(y, 3)[:5000]
+    ref, got = fit_both("MLPClassifier", X, y, hidden_layer_sizes=(8,), early_stopping=True,
+                        validation_fraction=0.5, max_iter=3, random_state=0)
+    assert_same_model(ref, got, 1e-6)
+    np.testing.assert_array_equal(got.validation_scores_, ref.validation_scores_)
+
+
+def _peak_bytes(fit):
+    tracemalloc.start()
+    try:
+        fit()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("fmt", ["memmap", "csr"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fit_does_not_copy_X(tmp_path, fmt, early_stopping):
+    """Peak NumPy heap of a fit on a float32 memmap (or CSR) stays far below X's size.
+
+    With half the rows for validation, a copy of them would be 50% of X
+    (and scikit-learn's split copies all of X). What a fit allocates
+    besides is O(rows) (targets, row numbers and the split's temporaries,
+    ~100 bytes a row, 5% of these 2,000-byte rows), one block of 2,048
+    gathered validation rows (7% here) and O(batch x width).
+    """
+    n, p = 30000, 500
+    rng = np.random.RandomState(0)
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32,
+                                  shape=(n, p))
+    block = rng.rand(1000, p).astype(np.float32)
+    if fmt == "csr":
+        block[block < 0.5] = 0  # 250 entries, 2,000 bytes a row
+    for start in range(0, n, 1000):
+        X[start : start + 1000] = np.roll(block, start // 1000, axis=1)
+    X.flush()
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    y = (np.asarray(X[:, 0]) > 0.05).astype(int)
+    if fmt == "csr":
+        X = sp.csr_matrix(np.asarray(X))
+        size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    else:
+        size = X.nbytes
+    est = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, batch_size=50,
+                                early_stopping=early_stopping, validation_fraction=0.5,
+                                random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X[:500], y[:500])  # compiles outside the measurement
+        peak = _peak_bytes(lambda: est.fit(X, y))
+    assert peak < (0.2 if early_stopping else 0.1) * size, peak / size
+
+
+# ----------------------------------------------------------------------
+# Streaming: partial_fit over chunks against one fit over the same rows
+# ----------------------------------------------------------------------
+def _chunks(X, y, size):
+    for start in range(0, len(y), size):
+        yield X[start : start + size], y[start : start + size]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("passes", [1, 2])
+def test_partial_fit_over_chunks_equals_one_fit(digits, solver, passes):
+    """Chunks that are whole batches, in order, no shuffling: the same batches, the same steps.
+
+    fit(shuffle=False, max_iter=k) makes k passes over the rows in order in
+    batches of batch_size; k passes of partial_fit over chunks that are
+    multiples of batch_size make the same batches and steps (the optimizer
+    state carries over between calls). The bookkeeping differs by design:
+    n_iter_ counts calls and loss_curve_ has one entry per chunk.
+    """
+    X, y = digits
+    X, y = X[:1600], y[:1600]
+    params = dict(hidden_layer_sizes=(16,), solver=solver, batch_size=100, shuffle=False,
+                  random_state=0, tol=0.0, n_iter_no_change=1000)
+    whole = fastmlp.MLPClassifier(max_iter=passes, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole.fit(X, y)
+    stream = fastmlp.MLPClassifier(**params)
+    for _ in range(passes):
+        for Xc, yc in _chunks(X, y, 400):
+            stream.partial_fit(Xc, yc, classes=np.unique(y))
+    assert stream.t_ == whole.t_ == passes * len(y)
+    for a, b in zip(whole.coefs_ + whole.intercepts_, stream.coefs_ + stream.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    # scikit-learn agrees on the streamed model too.
+    ref = skn.MLPClassifier(**params)
+    for _ in range(passes):
+        for Xc, yc in _chunks(X, y, 400):
+            ref.partial_fit(Xc, yc, classes=np.unique(y))
+    assert_same_model(ref, stream, 1e-6)
+
+
+def test_partial_fit_from_memmap_slices_and_pandas_chunks(tmp_path):
+    """The two streaming recipes of docs/large_data.md give the same model."""
+    pd = pytest.importorskip("pandas")
+    X, y = make_regression(n_samples=1200, n_features=6, random_state=0)
+    y = y / 100
+    X32 = X.astype(np.float32)
+    np.save(tmp_path / "X.npy", X32)
+    np.save(tmp_path / "y.npy", y.astype(np.float32))
+    frame = pd.DataFrame(X32, columns=[f"f{i}" for i in range(6)])
+    frame["target"] = y.astype(np.float32)
+    frame.to_csv(tmp_path / "data.csv", index=False, float_format="%.9g")
+
+    params = dict(hidden_layer_sizes=(8,), batch_size=100, shuffle=False, random_state=0)
+    from_memmap = fastmlp.MLPRegressor(**params)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    ym = np.load(tmp_path / "y.npy", mmap_mode="r")
+    for start in range(0, Xm.shape[0], 300):
+        from_memmap.partial_fit(Xm[start : start + 300], ym[start : start + 300])
+
+    from_csv = fastmlp.MLPRegressor(**params)
+    for chunk in pd.read_csv(tmp_path / "data.csv", chunksize=300, dtype=np.float32):
+        from_csv.partial_fit(chunk.drop(columns="target").to_numpy(), chunk["target"])
+
+    assert from_memmap.t_ == from_csv.t_ == 1200
+    for a, b in zip(from_memmap.coefs_, from_csv.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_memory_benchmark_runs(request, capsys):
+    """python -m fastmlp.bench_memory end to end, tiny: every case's process and its table.
+
+    Five new processes (1-2 minutes on a loaded machine): only with ``-m slow``.
+    """
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("starts five processes; run with: python -m pytest -m slow")
+    from fastmlp import bench_memory
+
+    assert bench_memory.main(["--rows", "3000", "--features", "20", "--hidden", "4",
+                              "--epochs", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| mem")]
+    assert len(rows) == 4
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] in ("memory", "memmap")
+        assert float(cells[4]) > 0  # seconds per epoch
