@@ -17,6 +17,11 @@ import numba
 import numba.extending
 import numpy as np
 
+from . import _cache
+
+# Before any kernel is defined: a read-only install must still import.
+_cache.install()
+
 JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
@@ -24,8 +29,9 @@ def jit(*args, **kwargs):
     """``numba.njit`` with fastmlp's options; keyword arguments override them."""
     options = {**JIT_OPTIONS, **kwargs}
     if args and callable(args[0]) and len(args) == 1:
-        return numba.njit(**options)(args[0])
-    return numba.njit(*args, **options)
+        return _cache.load_only_if_read_only(numba.njit(**options)(args[0]))
+    decorate = numba.njit(*args, **options)
+    return lambda fn: _cache.load_only_if_read_only(decorate(fn))
 
 
 def pjit(*args, **kwargs):
