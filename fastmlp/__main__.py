@@ -5,9 +5,14 @@ import sys
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "compile":
+        from ._warmup import main as compile_main
+
+        return compile_main(argv[1:])
     if not argv or argv[0] != "bench":
         print("usage: python -m fastmlp bench [--quick] [--only NAME ...] [--json FILE] "
-              "[--plot FILE.png] [--list]", file=sys.stderr)
+              "[--plot FILE.png] [--list]\n       python -m fastmlp compile [--list]",
+              file=sys.stderr)
         return 2
     from .bench import main as bench_main
 

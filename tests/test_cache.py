@@ -158,3 +158,42 @@ def test_warm_read_only_caches_are_loaded_without_compiling(install):
     assert sorted(cache_dir["unwritable"]) == sorted([pkg, sub, home])
     assert cache_dir["compiles"] == 0 and not _cache_warnings(cache_dir)
     assert cache_dir["loss"] == cold["loss"]
+
+
+_GRID = r"""
+import json, warnings
+warnings.simplefilter("ignore")
+from fastmlp._compile_profile import CompileRecorder
+rec = CompileRecorder().install()
+import fastmlp
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+X, y = load_digits(return_X_y=True)
+X = X[:300] / 16.0
+y = y[:300]
+est = fastmlp.MLPClassifier(solver="lbfgs", max_iter=5, random_state=0)
+scores = {}
+for n_jobs in (2, 1):
+    grid = GridSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=2, n_jobs=n_jobs).fit(X, y)
+    scores[n_jobs] = list(grid.cv_results_["mean_test_score"])
+print(json.dumps({"scores": scores, "compiles": len(rec.records)}))
+"""
+
+
+def test_workers_starting_at_once_on_a_cold_cache():
+    # GridSearchCV(n_jobs=2) starts two loky worker processes that compile
+    # the same kernels into the same empty cache at once.
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = []
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", _GRID], capture_output=True,
+                                 text=True, env=env)
+            assert out.returncode == 0, out.stderr[-3000:]
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    # The workers' results are those of the sequential fits, and the cache
+    # they wrote at once serves a later process whole.
+    assert cold["scores"]["2"] == cold["scores"]["1"]
+    assert warm["scores"] == cold["scores"]
+    assert warm["compiles"] == 0
