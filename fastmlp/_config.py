@@ -25,6 +25,17 @@ _cache.install()
 JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
+# Constant arguments for kernels called from compiled code: Numba compiles a
+# function again for each Python constant it is passed (typed as a literal:
+# ``Literal[int](0)``, ``Literal[bool](True)``) and for an omitted default,
+# while NumPy scalars are typed ``int64`` and ``bool`` like values computed
+# at run time. Each literal cost a second compile of the callee and of
+# everything it calls (0.5-5 s of a cold first fit each).
+YES = np.bool_(True)
+NO = np.bool_(False)
+LAYER = tuple(np.intp(i) for i in range(3))
+
+
 def jit(*args, **kwargs):
     """``numba.njit`` with fastmlp's options; keyword arguments override them."""
     options = {**JIT_OPTIONS, **kwargs}
