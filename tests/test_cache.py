@@ -197,3 +197,51 @@ def test_workers_starting_at_once_on_a_cold_cache():
     assert cold["scores"]["2"] == cold["scores"]["1"]
     assert warm["scores"] == cold["scores"]
     assert warm["compiles"] == 0
+
+
+def test_compile_lists_every_common_variant(capsys):
+    from fastmlp._warmup import main
+
+    assert main(["--list"]) == 0
+    names = capsys.readouterr().out.splitlines()
+    for dtype in ("float64", "float32"):
+        for kind in ("dense", "csr"):
+            for solver in ("adam", "sgd", "lbfgs"):
+                assert any(n.startswith("MLP %s %s %s" % (solver, dtype, kind)) for n in names)
+            assert sum(n.startswith("RBM %s %s" % (dtype, kind)) for n in names) == 2
+
+
+_AFTER_COMPILE = r"""
+import json, warnings
+warnings.simplefilter("ignore")
+import numpy as np, scipy.sparse as sp
+from fastmlp._compile_profile import CompileRecorder
+rec = CompileRecorder().install()
+import fastmlp
+rng = np.random.RandomState(1)
+X = (rng.rand(150, 20) < 0.2).astype(np.float32)
+y = rng.randint(0, 2, 150)
+for est in (fastmlp.MLPClassifier(max_iter=3), fastmlp.MLPRegressor(solver="sgd", max_iter=3),
+            fastmlp.MLPClassifier(solver="lbfgs", max_iter=3)):
+    est.fit(sp.csr_matrix(X), y).predict(sp.csr_matrix(X))
+    est.fit(X.astype(np.float64), y).predict(X.astype(np.float64))
+fastmlp.BernoulliRBM(n_iter=2).fit(X).transform(X)
+print(json.dumps(sorted({r[0] for r in rec.records})))
+"""
+
+
+# Compiles every variant (minutes on a loaded 2-core machine): run with
+# FASTMLP_SLOW=1 python -m pytest -m slow tests/test_cache.py
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FASTMLP_SLOW"), reason="set FASTMLP_SLOW=1")
+def test_compile_fills_the_cache_for_other_data_and_estimators():
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        out = subprocess.run([sys.executable, "-m", "fastmlp", "compile"], capture_output=True,
+                             text=True, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert cache in out.stdout and "compilations" in out.stdout
+        out = subprocess.run([sys.executable, "-c", _AFTER_COMPILE], capture_output=True,
+                             text=True, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == []
