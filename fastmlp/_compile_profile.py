@@ -12,7 +12,10 @@ process, as a user's first script would run it:
   loads the compiled kernels.
 
 The *extra* seconds of a case are the cold process's timed call minus the
-warm process's, the median over ``--repeats`` pairs. Cases marked "on top"
+warm process's, the median over ``--repeats`` pairs, in wall-clock time and
+in CPU time of the process. On a shared machine the wall-clock time of a
+compile grows with the load (each compile waits for a core), its CPU time
+much less: compare CPU times between runs made at different loads. Cases marked "on top"
 first fit the float64 dense classifier (not timed, its compiles not
 counted), so they show what float32 input, CSR input or the regressor add
 to a process that has that one already. The user's own Numba cache is
@@ -21,7 +24,8 @@ neither read nor changed.
 Compile events nest (compiling a function compiles its callees inside its
 event), so each function gets its *self* time, its event's duration less
 its callees' events, and the total of a process is the sum of the outermost
-events.
+events. Event durations are CPU time of the compiling thread (Numba
+compiles in the thread that calls the kernel).
 """
 
 import argparse
@@ -61,7 +65,8 @@ class CompileRecorder(event.Listener):
     """Collects Numba's ``"numba:compile"`` events of this process.
 
     ``records`` is a list of ``(qualified name, argument types, inclusive
-    seconds, self seconds)``, one per compilation, in the order they end.
+    seconds, self seconds, outermost)``, one per compilation, in the order
+    they end; seconds of CPU time of the compiling thread.
     Compiles in several threads at once are not separated (Numba compiles
     under one global lock, so they do not overlap).
     """
@@ -71,11 +76,11 @@ class CompileRecorder(event.Listener):
         self._stack = []
 
     def on_start(self, ev):
-        self._stack.append([time.perf_counter(), 0.0])
+        self._stack.append([time.thread_time(), 0.0])
 
     def on_end(self, ev):
         start, children = self._stack.pop()
-        took = time.perf_counter() - start
+        took = time.thread_time() - start
         if self._stack:
             self._stack[-1][1] += took
         d = ev.data["dispatcher"]
@@ -109,10 +114,10 @@ setup, timed = json.loads(sys.argv[1])
 if setup:
     exec(setup)
 rec.records.clear()
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 exec(timed)
-seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "records": rec.records}))
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu": cpu, "records": rec.records}))
 """
 
 
@@ -133,12 +138,13 @@ def profile_case(case, repeats=3):
     -------
     row : dict
         ``case``, ``extra_s`` (median of cold minus warm seconds),
-        ``extras`` (each pair's), ``warm_s`` (median warm seconds),
+        ``extras`` (each pair's), ``extra_cpu_s`` (the same in CPU time),
+        ``warm_s`` (median warm seconds),
         ``compile_s`` (median summed compile events of the cold runs),
         ``compiles`` (compilations in the first cold run) and ``records``
         (the first cold run's events).
     """
-    extras, warms, totals, first = [], [], [], None
+    extras, cpus, warms, totals, first = [], [], [], [], None
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
             cold = run_child(case, cache)
@@ -150,9 +156,11 @@ def profile_case(case, repeats=3):
         rec.records = [tuple(r) for r in cold["records"]]
         totals.append(rec.total())
         extras.append(cold["seconds"] - warm["seconds"])
+        cpus.append(cold["cpu"] - warm["cpu"])
         warms.append(warm["seconds"])
         first = first or rec.records
     return dict(case=case, extra_s=statistics.median(extras), extras=extras,
+                extra_cpu_s=statistics.median(cpus),
                 warm_s=statistics.median(warms), compile_s=statistics.median(totals),
                 compiles=len(first), records=first)
 
@@ -169,15 +177,18 @@ def top_functions(records, k=10):
 
 def format_rows(rows, top=10):
     """The table of cases and, per case, its costliest functions, as text."""
-    lines = ["| case | extra over warm (median) | each run | compile events | "
-             "compilations (functions) | target |", "|---|---|---|---|---|---|"]
+    lines = ["| case | extra over warm, wall (median) | each run | extra, CPU | "
+             "compile events, CPU | compilations (functions) | target |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         n_funcs = len({rec[0] for rec in r["records"]})
-        lines.append("| %s | +%.1f s | %s | %.1f s | %d (%d) | %s s |" % (
+        lines.append("| %s | +%.1f s | %s | +%.1f s | %.1f s | %d (%d) | %s s |" % (
             r["case"], r["extra_s"], " ".join("%.1f" % e for e in r["extras"]),
-            r["compile_s"], r["compiles"], n_funcs, TARGETS.get(r["case"], "?")))
+            r["extra_cpu_s"], r["compile_s"], r["compiles"], n_funcs,
+            TARGETS.get(r["case"], "?")))
     for r in rows:
-        lines += ["", "%s: top functions by compile time (self, first cold run)" % r["case"]]
+        lines += ["", "%s: top functions by compile time (self, CPU, first cold run)"
+                  % r["case"]]
         for name, n, s in top_functions(r["records"], top):
             lines.append("  %6.2f s  %2dx  %s" % (s, n, name))
     return "\n".join(lines)
