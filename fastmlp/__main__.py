@@ -17,6 +17,8 @@ COMMANDS = {
             "run a script (or -m module) with scikit-learn patched to fastmlp"),
     "patch": ("fastmlp._autopatch:main",
               "patch scikit-learn in every new process of this environment, or undo it"),
+    "compile": ("fastmlp._warmup:main",
+                "fill the Numba cache for every solver, dtype and input kind"),
 }
 
 

@@ -14,7 +14,7 @@ import numba
 import numba.extending
 import numpy as np
 
-from ._config import cast_like, jit
+from ._config import NO, YES, cast_like, jit
 
 # NumPy integers, not Python ints: Numba compiles a kernel again for each
 # Python-int constant a caller passes it (as a literal type), so a kernel
@@ -252,10 +252,10 @@ def bias_activate_columns(ZT, b, kind):
 def bias_activate(Z, b, kind):
     """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass."""
     if kind == SOFTMAX:
-        _bias_activate_loop(Z, b, IDENTITY, True)
+        _bias_activate_loop(Z, b, IDENTITY, YES)
         softmax_rows(Z)
     else:
-        _bias_activate_loop(Z, b, kind, True)
+        _bias_activate_loop(Z, b, kind, YES)
 
 
 @jit
@@ -264,7 +264,7 @@ def activate(Z, kind):
     if kind == SOFTMAX:
         softmax_rows(Z)
     elif Z.shape[0] > 0:
-        _bias_activate_loop(Z, Z[0], kind, False)  # Z[0] is not read
+        _bias_activate_loop(Z, Z[0], kind, NO)  # Z[0] is not read
 
 
 @jit

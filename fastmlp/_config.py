@@ -17,15 +17,32 @@ import numba
 import numba.extending
 import numpy as np
 
+from . import _cache
+
+# Before any kernel is defined: a read-only install must still import.
+_cache.install()
+
 JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+
+# Constant arguments for kernels called from compiled code: Numba compiles a
+# function again for each Python constant it is passed (typed as a literal:
+# ``Literal[int](0)``, ``Literal[bool](True)``) and for an omitted default,
+# while NumPy scalars are typed ``int64`` and ``bool`` like values computed
+# at run time. Each literal cost a second compile of the callee and of
+# everything it calls (0.5-5 s of a cold first fit each).
+YES = np.bool_(True)
+NO = np.bool_(False)
+LAYER = tuple(np.intp(i) for i in range(3))
 
 
 def jit(*args, **kwargs):
     """``numba.njit`` with fastmlp's options; keyword arguments override them."""
     options = {**JIT_OPTIONS, **kwargs}
     if args and callable(args[0]) and len(args) == 1:
-        return numba.njit(**options)(args[0])
-    return numba.njit(*args, **options)
+        return _cache.load_only_if_read_only(numba.njit(**options)(args[0]))
+    decorate = numba.njit(*args, **options)
+    return lambda fn: _cache.load_only_if_read_only(decorate(fn))
 
 
 def pjit(*args, **kwargs):

@@ -35,7 +35,7 @@ from ._activations import (
     csr_transpose_dot,
     derivative,
 )
-from ._config import cast_like, jit, pjit
+from ._config import LAYER, cast_like, jit, pjit
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO, NO_STEP, YES, apply_step, begin_step, finished
 
@@ -56,7 +56,7 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first=1):
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first):
     """Layers ``first`` .. L - 1 of the forward pass.
 
     Layer ``first - 1``'s output is read from ``acts``.
@@ -81,14 +81,14 @@ def forward(
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
     """
     kind = out if units.shape[0] == 2 else hidden
-    W = _weights(theta, coef_ptr, units, 0)
+    W = _weights(theta, coef_ptr, units, LAYER[0])
     b = theta[icpt_ptr[0] : icpt_ptr[1]]
-    Z = _block(acts, units, n, 0)
+    Z = _block(acts, units, n, LAYER[0])
     if data is not None:
         csr_affine(data, indices, indptr, rows[:n], W, b, Z, kind)
     else:
         affine(Xb[:n], W, b, Z, kind)
-    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
+    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1])
 
 
 
@@ -512,22 +512,22 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         # The hidden layer's output stays transposed; the next product
         # reads it as a Fortran-ordered matrix, so nothing is copied.
         T = ZT[: units[1] * n].reshape((units[1], n))
-        np.dot(_weights(theta, coef_ptr, units, 0).T, X[start:stop].T, T)
+        np.dot(_weights(theta, coef_ptr, units, LAYER[0]).T, X[start:stop].T, T)
         if check_finite and not all_finite(T):
             return False
         bias_activate_columns(T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden)
-        affine(T.T, _weights(theta, coef_ptr, units, 1),
-               theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, 1),
+        affine(T.T, _weights(theta, coef_ptr, units, LAYER[1]),
+               theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, LAYER[1]),
                out if last == 1 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, 2)
+        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2])
     else:
-        Z = _block(acts, units, n, 0)
-        np.dot(X[start:stop], _weights(theta, coef_ptr, units, 0), Z)
+        Z = _block(acts, units, n, LAYER[0])
+        np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
         if check_finite and not all_finite(Z):
             return False
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out)
+        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1])
     copy_into(_block(acts, units, n, last), result[start:stop])
     return True
 

@@ -40,7 +40,7 @@ def _twist(key):
         _mix(key, i, i + 1, i + _M)
     for i in range(_N - _M, _N - 1):
         _mix(key, i, i + 1, i + _M - _N)
-    _mix(key, _N - 1, 0, _M - 1)
+    _mix(key, _N - 1, np.intp(0), _M - 1)  # not a literal 0: one compile of _mix
 
 
 @jit

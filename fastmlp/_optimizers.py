@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._config import cast_like, jit
+from ._config import NO, YES, cast_like, jit
 
 # NO_STEP: compute gradients only (L-BFGS, gradient checks). NumPy integers
 # so that a kernel passing one is not compiled again for a literal (see
@@ -34,11 +34,9 @@ NO_STEP = np.intp(-1)
 SGD = np.intp(0)
 ADAM = np.intp(1)
 
-# NumPy booleans for the ``two`` and ``l2`` flags, for the reason above: a
+# The ``two`` and ``l2`` flags are YES and NO from fastmlp._config: a
 # literal True in one call and False in another compiled apply_step twice
 # (about 1 s of a cold first fit).
-YES = np.bool_(True)
-NO = np.bool_(False)
 
 # Layout of the float64 ``hyper`` vector that carries an optimizer's settings.
 LR, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)

@@ -22,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from ._activations import LOGISTIC, _logistic, affine
-from ._config import cast_like, jit, pjit
+from ._config import NO, YES, cast_like, jit, pjit
 from ._mt19937 import fill_uniform
 
 
@@ -415,7 +415,9 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
     one = cast_like(1.0, Wt)
     n_features = S.shape[0]
     for f in prange(n_features):
-        j0, j1, Pf = _feature_block(P, f, n_features)
+        # np.intp: the prange index is uint64 in the threads' code, which
+        # compiled _feature_block a second time.
+        j0, j1, Pf = _feature_block(P, np.intp(f), n_features)
         w = j1 - j0
         W = Wt[j0:j1]
         _list_rows(V, data, indices, indptr, rows, j0, j1, ptr[f], idx[f], val[f])
@@ -425,7 +427,7 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
             _visible_block(Hs, W, b[j0:j1], Pf)
         _sample_rows(Pf, U, d, j0, n, ptr[f], idx[f], val[f])
         # Hidden sums: every entry positive (its column is below d).
-        _combine_rows(ptr[f], idx[f], val[f], d, one, W, S[f, :n_rows], False)
+        _combine_rows(ptr[f], idx[f], val[f], d, one, W, S[f, :n_rows], NO)
         _list_columns(ptr[f], idx[f], val[f], n_rows, w, cptr[f], cidx[f], cval[f])
         _visible_bias_step(b[j0:j1], step, cptr[f], cidx[f], cval[f], n)
     nb = max(1, min(n_blocks, k))
@@ -447,7 +449,7 @@ def cd_weights(HH, n, Wt, step, lists):
     for f in prange(n_features):
         j0 = f * d // n_features
         j1 = (f + 1) * d // n_features
-        _combine_rows(cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1], True)
+        _combine_rows(cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1], YES)
 
 
 @jit
