@@ -55,9 +55,14 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
-from ._validation import check_fitted
+from ._validation import check_fitted, csr_arrays
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# The dtypes the kernels are compiled for; a prediction for another
+# (np.longdouble) is computed in float64 and returned in that dtype, as
+# scikit-learn returns it.
+_KERNEL_DTYPES = (np.float64, np.float32)
 
 # SciPy 1.15 deprecated L-BFGS-B's ``iprint``; passing it there only warns.
 _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15)
@@ -82,14 +87,8 @@ class _Input:
 
     def __init__(self, X, dtype):
         if sp.issparse(X):
-            X = X.tocsr()
-            if not X.has_canonical_format:
-                X = X.copy()
-                X.sum_duplicates()
             self.sparse = True
-            self.data = np.ascontiguousarray(X.data, dtype=dtype)
-            self.indices = np.ascontiguousarray(X.indices)
-            self.indptr = np.ascontiguousarray(X.indptr)
+            self.data, self.indices, self.indptr = csr_arrays(X, dtype)
             self.X = np.empty((0, 0), dtype=dtype)
             self.n = X.shape[0]
         else:
@@ -235,7 +234,19 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         if theta is not None and all(p.base is theta for p in parts):
             return theta
         dtype = np.result_type(*parts)
+        if dtype not in _KERNEL_DTYPES:
+            dtype = np.dtype(np.float64)
         units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        # The kernels take every layer's shape from these units: the arrays
+        # must chain (and each bias fit its layer) before they are trusted.
+        if len(self.intercepts_) != len(self.coefs_) or any(
+            c.ndim != 2 or c.shape[0] != units[i] or np.shape(b) != (units[i + 1],)
+            for i, (c, b) in enumerate(zip(self.coefs_, self.intercepts_))
+        ):
+            raise ValueError(
+                "coefs_ %s and intercepts_ %s do not form a network."
+                % ([np.shape(c) for c in self.coefs_], [np.shape(b) for b in self.intercepts_])
+            )
         self._units, self._coef_ptr, self._icpt_ptr = self._layout(units)
         theta = np.concatenate([np.ravel(p) for p in parts]).astype(dtype, copy=False)
         self._bind(theta)
@@ -348,10 +359,10 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
-        elif self._theta.dtype != X.dtype:
-            self._bind(self._theta.astype(X.dtype))
-
-        Y = np.ascontiguousarray(y, dtype=X.dtype)
+        # Later partial_fit and warm-started fits keep the first fit's dtype
+        # and optimizer state, as scikit-learn's do; the input is cast to it
+        # (exactly, for float32 input to a float64 model).
+        Y = np.ascontiguousarray(y, dtype=self._theta.dtype)
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, Y, sample_weight, incremental)
         else:
@@ -450,6 +461,10 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         early_stopping = self.early_stopping
         if early_stopping:
             stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            if stratify is not None and self._label_binarizer.y_type_ == "binary":
+                # The same split as on the 0/1 column, but an error about a
+                # class too small to split names the user's label.
+                stratify = self._label_binarizer.inverse_transform(Y)
             arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
             split = train_test_split(
                 *arrays,
@@ -637,19 +652,31 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _forward_pass_fast(self, X, check_input=True):
-        """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array."""
+        """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array.
+
+        Its dtype is that of ``X @ coefs_[0]``, as scikit-learn's: float64
+        for a float32 model and float64 (or integer) input.
+        """
         check_finite = check_input and self._skips_validation(X)
         if check_input and not check_finite:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         theta = self._params()
-        dtype = theta.dtype
+        if X.ndim != 2 or X.shape[1] != self._units[0]:
+            raise ValueError(
+                "X has %s features, but %s is expecting %d features as input."
+                % (X.shape[1] if X.ndim == 2 else X.shape, type(self).__name__,
+                   self._units[0])
+            )
+        result_dtype = np.result_type(X.dtype, theta.dtype)
+        dtype = result_dtype if result_dtype in _KERNEL_DTYPES else np.dtype(np.float64)
+        theta = theta.astype(dtype, copy=False)
         inp = _Input(X, dtype)
         width = int(self._units[1:].sum())
         block = min(inp.n, _PREDICT_BLOCK_ROWS)
         acts = np.empty(block * width, dtype=dtype)
         transposed = dtype == np.float64 and not inp.sparse and block >= _TRANSPOSE_MIN_ROWS
         ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
-        result = np.empty((inp.n, self.n_outputs_), dtype=dtype)
+        result = np.empty((inp.n, int(self._units[-1])), dtype=dtype)
         args = (inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
                 self._icpt_ptr, self._units, acts, ZT, ACTIVATION_CODES[self.activation],
                 ACTIVATION_CODES[self.out_activation_], result)
@@ -658,7 +685,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             # error for it), or a finite X overflowed in the products.
             validate_data(self, X, reset=False)
             K.predict(*args, False)
-        return result
+        return result.astype(result_dtype, copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -1219,6 +1246,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             dtype=(np.float64, np.float32),
             reset=reset,
         )
+        if y.dtype.kind in "USV":
+            # scikit-learn's loss fails on them with NumPy's TypeError.
+            raise TypeError(
+                "%s needs numeric targets; y has dtype %s." % (type(self).__name__, y.dtype)
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
