@@ -352,7 +352,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError(
                     "The layer sizes %s of the data and hidden_layer_sizes do not "
                     "match the fitted network %s; warm_start and partial_fit need "
-                    "the same architecture." % (layer_units, list(self._units))
+                    "the same architecture."
+                    % (layer_units, [int(u) for u in self._units])
                 )
         self.n_outputs_ = y.shape[1]
 
