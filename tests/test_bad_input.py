@@ -357,8 +357,6 @@ case("divergence", f"huge-lr-{RBM}", RBM, params(RBM, learning_rate=1e300), [cal
 DELIBERATE = {
     "poisson-negative-y": ("ValueError", "a negative Poisson target raises instead of "
                            "training on a NaN loss"),
-    "other-width": ("ValueError", "warm_start with another architecture raises, naming "
-                    "both shapes"),
     "huge-X-f32-MLPRegressor": ("ValueError", "a float32 fit computes its gradients in "
                                 "float32, where scikit-learn's are float64 (its targets "
                                 "stay float64), so they overflow sooner; the fit raises "
