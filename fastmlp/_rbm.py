@@ -414,7 +414,10 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             delta = new.astype(dtype) - flipped.astype(dtype)
         out = np.ascontiguousarray(delta, dtype=dtype)
         R.pseudo_likelihood(Z, vb, self._Wt().astype(dtype, copy=False), b, flip, out)
-        return out.astype(np.result_type(v.dtype, self.components_.dtype), copy=False)
+        # scikit-learn's result has the dtype of its arithmetic: float64 for
+        # any sparse input (SciPy's products promote float32 there).
+        result = np.float64 if sp.issparse(v) else np.result_type(v.dtype, self.components_.dtype)
+        return out.astype(result, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

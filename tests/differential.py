@@ -252,8 +252,8 @@ def compare(ref, ours, rtol=1e-7, atol=1e-9, same_message=False, values=True):
     the first public class of scikit-learn's where that is a private one),
     with a message that is not empty and does not come from inside the
     compiled code (or is scikit-learn's exact text, with ``same_message``).
-    Both return: equal results (without ``values``, only both ``ok``). Anything else fails, crashes and hangs
-    first of all. Returns "same" or "reworded" (both raised, other words).
+    Both return: equal results (without ``values``, only both ``ok``).
+    Anything else fails, crashes and hangs first of all. Returns "same" or "reworded" (both raised, other words).
     """
     assert ours.kind not in ("crash", "hang"), "fastmlp %r (scikit-learn: %r)" % (ours, ref)
     assert ours.kind == ref.kind, "scikit-learn: %r; fastmlp: %r" % (ref, ours)
