@@ -56,10 +56,15 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
-from ._validation import check_fitted
+from ._validation import check_fitted, csr_arrays
 from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# The dtypes the kernels are compiled for; a prediction for another
+# (np.longdouble) is computed in float64 and returned in that dtype, as
+# scikit-learn returns it.
+_KERNEL_DTYPES = (np.float64, np.float32)
 
 # SciPy 1.15 deprecated L-BFGS-B's ``iprint``; passing it there only warns.
 _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15)
@@ -95,9 +100,7 @@ class _Input:
         if sp.issparse(X):
             X = _canonical_csr(X)
             self.sparse = True
-            self.data = np.ascontiguousarray(X.data, dtype=dtype)
-            self.indices = np.ascontiguousarray(X.indices)
-            self.indptr = np.ascontiguousarray(X.indptr)
+            self.data, self.indices, self.indptr = csr_arrays(X, dtype)
             self.X = np.empty((0, 0), dtype=dtype)
             self.n = X.shape[0]
         else:
@@ -243,7 +246,19 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         if theta is not None and all(p.base is theta for p in parts):
             return theta
         dtype = np.result_type(*parts)
+        if dtype not in _KERNEL_DTYPES:
+            dtype = np.dtype(np.float64)
         units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        # The kernels take every layer's shape from these units: the arrays
+        # must chain (and each bias fit its layer) before they are trusted.
+        if len(self.intercepts_) != len(self.coefs_) or any(
+            c.ndim != 2 or c.shape[0] != units[i] or np.shape(b) != (units[i + 1],)
+            for i, (c, b) in enumerate(zip(self.coefs_, self.intercepts_))
+        ):
+            raise ValueError(
+                "coefs_ %s and intercepts_ %s do not form a network."
+                % ([np.shape(c) for c in self.coefs_], [np.shape(b) for b in self.intercepts_])
+            )
         self._units, self._coef_ptr, self._icpt_ptr = self._layout(units)
         theta = np.concatenate([np.ravel(p) for p in parts]).astype(dtype, copy=False)
         self._bind(theta)
@@ -353,17 +368,18 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                 raise ValueError(
                     "The layer sizes %s of the data and hidden_layer_sizes do not "
                     "match the fitted network %s; warm_start and partial_fit need "
-                    "the same architecture." % (layer_units, list(self._units))
+                    "the same architecture."
+                    % (layer_units, [int(u) for u in self._units])
                 )
         self.n_outputs_ = y.shape[1]
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
-        elif self._theta.dtype != X.dtype:
-            self._bind(self._theta.astype(X.dtype))
-
-        Y = np.ascontiguousarray(y, dtype=X.dtype)
+        # Later partial_fit and warm-started fits keep the first fit's dtype
+        # and optimizer state, as scikit-learn's do; the input is cast to it
+        # (exactly, for float32 input to a float64 model).
+        Y = np.ascontiguousarray(y, dtype=self._theta.dtype)
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, Y, sample_weight, incremental)
         else:
@@ -703,17 +719,29 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         )
 
     def _forward_pass_fast(self, X, check_input=True):
-        """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array."""
+        """Network output for ``X``: a new ``(n_samples, n_outputs_)`` array.
+
+        Its dtype is that of ``X @ coefs_[0]``, as scikit-learn's: float64
+        for a float32 model and float64 (or integer) input.
+        """
         check_finite = check_input and self._skips_validation(X)
         if check_input and not check_finite:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         theta = self._params()
-        dtype = theta.dtype
+        if X.ndim != 2 or X.shape[1] != self._units[0]:
+            raise ValueError(
+                "X has %s features, but %s is expecting %d features as input."
+                % (X.shape[1] if X.ndim == 2 else X.shape, type(self).__name__,
+                   self._units[0])
+            )
+        result_dtype = np.result_type(X.dtype, theta.dtype)
+        dtype = result_dtype if result_dtype in _KERNEL_DTYPES else np.dtype(np.float64)
+        theta = theta.astype(dtype, copy=False)
         inp = _Input(X, dtype)
         width = int(self._units[1:].sum())
         block = min(inp.n, _PREDICT_BLOCK_ROWS)
         transposed = dtype == np.float64 and not inp.sparse and block >= _TRANSPOSE_MIN_ROWS
-        result = np.empty((inp.n, self.n_outputs_), dtype=dtype)
+        result = np.empty((inp.n, int(self._units[-1])), dtype=dtype)
         codes = (ACTIVATION_CODES[self.activation], ACTIVATION_CODES[self.out_activation_])
         # Two blocks or more: the blocks are shared between the threads, each
         # in single-threaded BLAS (BLAS's threads would meet at every product,
@@ -750,7 +778,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             # error for it), or a finite X overflowed in the products.
             validate_data(self, X, reset=False)
             run(False)
-        return result
+        return result.astype(result_dtype, copy=False)
 
     def _forward_rows(self, X, rows):
         """Network output for rows ``rows`` of a fitted-width ``X``, gathered a block at a time.
@@ -1406,6 +1434,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             dtype=(np.float64, np.float32),
             reset=reset,
         )
+        if y.dtype.kind in "USV":
+            # scikit-learn's loss fails on them with NumPy's TypeError.
+            raise TypeError(
+                "%s needs numeric targets; y has dtype %s." % (type(self).__name__, y.dtype)
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

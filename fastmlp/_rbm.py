@@ -28,7 +28,7 @@ from . import _rbm_kernels as R
 from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
 from ._threads import ThreadChooser, blas_for, thread_budget
 from ._mt19937 import MTStream
-from ._validation import check_fitted
+from ._validation import check_fitted, csr_arrays
 from .convert import SklearnConvertible
 
 
@@ -39,16 +39,7 @@ class _Rows:
         self.n = X.shape[0]
         self.sparse = sp.issparse(X)
         if self.sparse:
-            X = sp.csr_matrix(X)
-            if not X.has_canonical_format:
-                # The kernels list each row's entries in room for one a
-                # feature: repeated entries are added up first (as a
-                # product with X would add them), out of the caller's array.
-                X = X.copy()
-                X.sum_duplicates()
-            self.data = np.ascontiguousarray(X.data, dtype=dtype)
-            self.indices = np.ascontiguousarray(X.indices)
-            self.indptr = np.ascontiguousarray(X.indptr)
+            self.data, self.indices, self.indptr = csr_arrays(X, dtype)
             self.X = np.empty((0, X.shape[1]), dtype=dtype)
         else:
             self.X = np.ascontiguousarray(X, dtype=dtype)
@@ -57,6 +48,15 @@ class _Rows:
 
     def rows(self):
         return np.arange(self.n if self.sparse else 0, dtype=np.intp)
+
+
+# The dtypes the kernels are compiled for; others (np.longdouble) are
+# computed in float64 and returned in the dtype scikit-learn returns.
+_KERNEL_DTYPES = (np.float64, np.float32)
+
+
+def _kernel_dtype(dtype):
+    return dtype if dtype in _KERNEL_DTYPES else np.dtype(np.float64)
 
 
 class BernoulliRBM(
@@ -163,14 +163,44 @@ class BernoulliRBM(
         # exactly the memory layout scikit-learn gives it.
         self.components_ = Wt.T
 
+    def _fitted_shape(self, n_features=None):
+        """``(n_components, n_features)`` of the fitted ``components_``.
+
+        Every shape the kernels rely on comes from here: it checks that the
+        fitted biases (and ``h_samples_``, when training) agree with
+        ``components_``, and an input's width ``n_features`` with it, so a
+        replaced attribute or a ``set_params`` after fitting (which
+        scikit-learn's model ignores too) never reaches compiled code.
+        """
+        k, d = self.components_.shape
+        if self.intercept_hidden_.shape != (k,) or self.intercept_visible_.shape != (d,):
+            raise ValueError(
+                "The fitted arrays disagree: components_ has shape %s, "
+                "intercept_hidden_ %s and intercept_visible_ %s."
+                % (self.components_.shape, self.intercept_hidden_.shape,
+                   self.intercept_visible_.shape)
+            )
+        if n_features is not None and n_features != d:
+            raise ValueError(
+                "X has %d features, but %s is expecting %d features as input."
+                % (n_features, type(self).__name__, d)
+            )
+        return k, d
+
     def _linear(self, X, kind):
-        """``kind(X @ components_.T + intercept_hidden_)`` through the shared layer."""
+        """``kind(X @ components_.T + intercept_hidden_)`` through the shared layer.
+
+        ``X`` is 2-D and validated; the result has the dtype of
+        ``X @ components_.T``, computed in float64 for a dtype the kernels
+        do not take.
+        """
+        k, _ = self._fitted_shape(X.shape[1])
         Wt = self._Wt()
-        dtype = np.result_type(X.dtype, Wt.dtype)
+        dtype = _kernel_dtype(np.result_type(X.dtype, Wt.dtype))
         Wt = Wt.astype(dtype, copy=False)
         c = self.intercept_hidden_.astype(dtype, copy=False)
         rows = _Rows(X, dtype)
-        out = np.empty((rows.n, Wt.shape[1]), dtype=dtype)
+        out = np.empty((rows.n, k), dtype=dtype)
         if rows.sparse:
             csr_affine(rows.data, rows.indices, rows.indptr, rows.rows(), Wt, c, out, kind)
         else:
@@ -204,13 +234,42 @@ class BernoulliRBM(
         return rng.uniform(size=p.shape) < p
 
     def _sample_visibles(self, h, rng):
+        k, d = self._fitted_shape()
         Wt = self._Wt()
         h = np.ascontiguousarray(h, dtype=np.result_type(Wt.dtype, np.float32))
-        dtype = np.result_type(h.dtype, Wt.dtype)
-        p = np.empty((h.shape[0], Wt.shape[0]), dtype=dtype)
+        dtype = _kernel_dtype(np.result_type(h.dtype, Wt.dtype))
+        if h.ndim != 2 or h.shape[1] != k:
+            raise ValueError("h has shape %s; %s has %d components."
+                             % (h.shape, type(self).__name__, k))
+        p = np.empty((h.shape[0], d), dtype=dtype)
         affine(h.astype(dtype, copy=False), Wt.T.astype(dtype, copy=False),
                self.intercept_visible_.astype(dtype, copy=False), p, LOGISTIC)
         return rng.uniform(size=p.shape) < p
+
+    def _gibbs_input(self, v):
+        """``v`` as 2-D rows of the fitted width, and the shape to give the result.
+
+        Takes what scikit-learn's ``gibbs`` takes: an array of any number
+        of dimensions (the last one the features) or a sparse matrix, of
+        real numbers; raises the types of error its arithmetic raises.
+        """
+        if not sp.issparse(v):
+            if not hasattr(v, "ndim"):
+                raise AttributeError(
+                    "gibbs takes a NumPy array or a sparse matrix of shape "
+                    "(n_samples, n_features), not a %s object (it has no 'ndim')"
+                    % type(v).__name__
+                )
+            v = np.asarray(v)
+        if v.dtype.kind not in "biuf":
+            raise TypeError("gibbs needs real numbers; v has dtype %s." % v.dtype)
+        if v.ndim == 0:
+            raise ValueError("gibbs needs at least one dimension (the features); "
+                             "v is a scalar.")
+        self._fitted_shape(v.shape[-1])
+        if sp.issparse(v):
+            return v, v.shape
+        return v.reshape(-1, v.shape[-1]), v.shape
 
     def gibbs(self, v):
         """Perform one Gibbs sampling step.
@@ -228,14 +287,13 @@ class BernoulliRBM(
         check_fitted(self, "components_")
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
-        h_ = self._sample_hiddens(np.asarray(v) if not sp.issparse(v) else v,
-                                  self.random_state_)
-        return self._sample_visibles(h_, self.random_state_)
+        rows, shape = self._gibbs_input(v)
+        h_ = self._sample_hiddens(rows, self.random_state_)
+        return self._sample_visibles(h_, self.random_state_).reshape(shape)
 
     # ------------------------------------------------------------------
     def _epoch_buffers(self, n_features, batch_rows, dtype, threads):
-        k = self.n_components
-        m = self.h_samples_.shape[0]
+        m, k = self.h_samples_.shape
         # One block of features a thread, each on the rows of the weights it steps.
         blocks = max(R.MIN_FEATURE_BLOCKS, threads)
         return dict(
@@ -251,6 +309,12 @@ class BernoulliRBM(
 
     def _train(self, X, rng, batch_size, n_iter, on_iteration=None):
         """Run ``n_iter`` compiled epochs over ``X`` by minibatches of ``batch_size``."""
+        k, _ = self._fitted_shape(X.shape[1])
+        if self.h_samples_.ndim != 2 or self.h_samples_.shape[1] != k:
+            raise ValueError(
+                "The fitted arrays disagree: h_samples_ has shape %s and "
+                "components_ %s." % (self.h_samples_.shape, self.components_.shape)
+            )
         dtype = self.components_.dtype
         rows = _Rows(X, dtype)
         Wt = self._Wt()
@@ -353,12 +417,22 @@ class BernoulliRBM(
         if sp.issparse(v):
             vb = np.asarray(v @ b).ravel().astype(dtype)
             flipped = np.asarray(v[np.arange(n), flip]).ravel()
+            # What the flip adds, in v's dtype as scikit-learn adds it.
+            delta = -2 * flipped + 1
         else:
             vb = (v @ b).astype(dtype, copy=False)
             flipped = v[np.arange(n), flip]
-        out = (1 - 2 * flipped).astype(dtype)
+            # scikit-learn stores 1 - v in a copy of v, so the flipped value
+            # is rounded (float16) or wrapped (unsigned) to v's dtype.
+            new = np.empty_like(flipped)
+            new[...] = 1 - flipped
+            delta = new.astype(dtype) - flipped.astype(dtype)
+        out = np.ascontiguousarray(delta, dtype=dtype)
         R.pseudo_likelihood(Z, vb, self._Wt().astype(dtype, copy=False), b, flip, out)
-        return out
+        # scikit-learn's result has the dtype of its arithmetic: float64 for
+        # any sparse input (SciPy's products promote float32 there).
+        result = np.float64 if sp.issparse(v) else np.result_type(v.dtype, self.components_.dtype)
+        return out.astype(result, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

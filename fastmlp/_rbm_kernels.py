@@ -183,20 +183,26 @@ def _combine_rows(ptr, idx, val, n, scale, X, Y, add):
 
 @jit
 def _visible_bias_step(b, step, cptr, cidx, cval, n):
-    """``b += step * (Vpos.sum(0) - Vneg.sum(0))`` from column lists.
+    """``b += step * (Vpos.sum(0) - Vneg.sum(0))`` from column lists, ``step`` float64.
 
-    Each column's entries are added in row order, positive rows first, as
-    a sum of the dense rows would add them.
+    Each column's positive entries are added in row order, as a sum of the
+    dense rows would add them, in ``b``'s dtype. The negative sample holds
+    zeros and ones, which scikit-learn adds up as integers, so its step is
+    float64 even for a float32 model, rounded once into ``b``: so it is
+    here (a float32 step rounded twice left ``b``'s near-zero entries 3.5e-5
+    apart from a float64 fit's, against scikit-learn's 8e-6; with the
+    step itself rounded to float32, 1.2e-5).
     """
     zero = cast_like(0.0, b)
     for j in range(b.shape[0]):
-        s = zero
+        pos = zero
+        neg = 0.0
         for p in range(cptr[j], cptr[j + 1]):
             if cidx[p] < n:
-                s += cval[p]
+                pos += cval[p]
             else:
-                s -= cval[p]
-        b[j] += step * s
+                neg += cval[p]
+        b[j] = b[j] + step * (np.float64(pos) - neg)
 
 
 @jit(fastmath={"reassoc", "contract"})
@@ -381,7 +387,9 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
     * ``Vneg = (U < P)``, the negative sample, its uniforms the first
       ``m * d`` of ``U`` (C order);
     * ``HH[n:] = sigmoid(Vneg @ Wt + c)``, the negative hidden means;
-    * ``b`` and ``c`` take their steps (``step`` already divided by ``n``),
+    * ``b`` and ``c`` take their steps (``step`` already divided by ``n``;
+      ``b`` takes it unrounded, ``c`` in ``Wt``'s dtype, as scikit-learn's
+      float32 arithmetic does),
       and ``Hs`` becomes the chain's next sample, from the ``m * k``
       uniforms after the negative sample's.
 
@@ -413,6 +421,7 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
     k = HH.shape[1]
     n_rows = n + m
     one = cast_like(1.0, Wt)
+    hidden_step = cast_like(step, Wt)
     n_features = S.shape[0]
     for f in prange(n_features):
         # np.intp: the prange index is uint64 in the threads' code, which
@@ -432,7 +441,7 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
         _visible_bias_step(b[j0:j1], step, cptr[f], cidx[f], cval[f], n)
     nb = max(1, min(n_blocks, k))
     for t in prange(nb):
-        _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, step, U, m * d, Hs,
+        _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, hidden_step, U, m * d, Hs,
                       sums[t])
 
 
@@ -515,7 +524,7 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, 
     fill_uniform(key, pos, U[: m * d])
     fill_uniform(key, pos, U[m * d : m * (d + k)])
     cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, S, HH[: n + m], n_blocks,
-             step, sums, lists, blas)
+             lr, sums, lists, blas)
     cd_weights(HH[: n + m], n, Wt, step, lists)
 
 

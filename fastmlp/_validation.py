@@ -1,5 +1,7 @@
-"""Checks of an estimator's state shared by the estimators."""
+"""Checks of an estimator's state and of input, shared by the estimators."""
 
+import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -27,3 +29,57 @@ def check_fitted(estimator, attribute):
     """
     if attribute not in vars(estimator):
         check_is_fitted(estimator)
+
+
+def csr_arrays(X, dtype):
+    """The parts of a sparse ``X`` as the kernels index them: data, indices, indptr.
+
+    The kernels read ``indptr[r]`` to ``indptr[r + 1]`` of each row and
+    index the weights with ``indices`` unchecked, so the structure is
+    checked here (scipy checks it only on request, and its own products
+    would read out of bounds too): ``n_rows + 1`` non-decreasing pointers
+    from 0, within the stored entries, and column indices below
+    ``n_columns``. Repeated entries are added up (as a product with ``X``
+    adds them), in a copy, so that each row lists a column once.
+
+    Parameters
+    ----------
+    X : sparse matrix or array of shape (n_rows, n_columns)
+        Validated input.
+
+    dtype : numpy dtype
+        The dtype of the returned ``data``.
+
+    Returns
+    -------
+    data, indices, indptr : ndarray
+        C-contiguous; ``data`` of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If the sparse structure is inconsistent.
+    """
+    X = X.tocsr()
+    n_rows, n_columns = X.shape
+    indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+    nnz = int(indptr[-1]) if indptr.shape == (n_rows + 1,) else -1
+    if (
+        nnz < 0
+        or indptr[0] != 0
+        or nnz > min(indices.shape[0], X.data.shape[0])
+        or (n_rows and np.any(indptr[1:] < indptr[:-1]))
+        or (nnz and (indices[:nnz].min() < 0 or indices[:nnz].max() >= n_columns))
+    ):
+        raise ValueError(
+            "The sparse matrix's structure is invalid: its index pointers or "
+            "column indices do not fit its shape %s." % (X.shape,)
+        )
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return (
+        np.ascontiguousarray(X.data, dtype=dtype),
+        np.ascontiguousarray(X.indices),
+        np.ascontiguousarray(X.indptr),
+    )

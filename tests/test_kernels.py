@@ -487,7 +487,15 @@ def test_epoch_equals_batches_of_loss_grad_and_steps(epoch, n_threads, with_sw, 
     np.testing.assert_allclose(net.theta, ref.theta, rtol=1e-12)
 
 
-def test_exp_within_one_ulp_of_numpy_and_exact_at_the_ends():
+def test_exp_within_one_ulp_of_the_exact_value_and_exact_at_the_ends():
+    """Within 1 ulp of exp computed in x87 extended precision (measured: 0.87).
+
+    The reference is not NumPy's float64 ``exp``: NumPy 1.25/1.26's was 1
+    ulp from the exact value on the other side of fastmlp's at some points
+    (0.506 ulp at most with NumPy 2.4), so "within 1 ulp of NumPy" depended
+    on the NumPy version. Where ``np.longdouble`` is plain float64, NumPy's
+    ``exp`` is the reference again.
+    """
     from fastmlp._activations import EXP, activate
 
     rng = np.random.RandomState(0)
@@ -502,11 +510,14 @@ def test_exp_within_one_ulp_of_numpy_and_exact_at_the_ends():
     got = got.ravel()
     with np.errstate(over="ignore"):
         want = np.exp(x)
+        extended = np.finfo(np.longdouble).nmant >= 63
+        exact = np.exp(x.astype(np.longdouble)) if extended else want
     finite = np.isfinite(want)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
     np.testing.assert_array_equal(got[want == 0], 0.0)
-    ulps = np.abs(got[finite] - want[finite]) / np.spacing(want[finite])
+    exact = exact[finite]
+    ulps = np.abs(got[finite].astype(exact.dtype) - exact) / np.spacing(exact.astype(np.float64))
     assert ulps.max() <= 1.0, ulps.max()
 
 
