@@ -61,6 +61,10 @@ from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
+# How scikit-learn's early-stopping split names the two values of a binary
+# classifier's 0/1 column (see _fit_stochastic).
+_BOOL_NAMES = np.array(["False", "True"])
+
 # The dtypes the kernels are compiled for; a prediction for another
 # (np.longdouble) is computed in float64 and returned in that dtype, as
 # scikit-learn returns it.
@@ -516,12 +520,13 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             # Row numbers, not copies: the epoch gathers its batches from X
             # by row number anyway, and the validation rows are read a block
             # at a time (see _forward_rows).
-            # scikit-learn stratifies on its one boolean column Y; given as
-            # 2-D, StratifiedShuffleSplit would join each row into a string
-            # (60 bytes a row). Its 1-D form sorts the two classes the same
-            # way, so it draws the same split, and a class too small to
-            # split is named 'True' or 'False' in the error, as there.
-            stratify = (Y[:, 0].astype(bool)
+            # scikit-learn stratifies on its one boolean column Y, which
+            # StratifiedShuffleSplit turns into the strings 'False'/'True'
+            # row by row (60 bytes a row). The same two strings as one 1-D
+            # array (20 bytes a row) sort the same way, so they draw the
+            # same split, and a class too small to split is named 'True' or
+            # 'False' in the error, as there.
+            stratify = (_BOOL_NAMES[(Y[:, 0] > 0).view(np.uint8)]
                         if (is_classifier(self) and self.n_outputs_ == 1) else None)
             train_rows, val_rows = _validation_split(
                 X.shape[0], stratify, self.validation_fraction, self._random_state
