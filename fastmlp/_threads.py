@@ -307,20 +307,17 @@ class ThreadChooser:
         """
         first = 0
         with fitting():
-            self._chunks(first, n_batches, call)
-
-    def _chunks(self, first, n_batches, call):
-        while first < n_batches:
-            threads, n = self.next_chunk(n_batches - first)
-            with numba_threads(threads):
-                start = time.perf_counter()
-                call(first, first + n)
-                seconds = time.perf_counter() - start
-            if self._warm:
-                self.record(threads, n, seconds)
-            # The first call of a fit may compile or load the kernel.
-            self._warm = True
-            first += n
+            while first < n_batches:
+                threads, n = self.next_chunk(n_batches - first)
+                with numba_threads(threads):
+                    start = time.perf_counter()
+                    call(first, first + n)
+                    seconds = time.perf_counter() - start
+                if self._warm:
+                    self.record(threads, n, seconds)
+                # The first call of a fit may compile or load the kernel.
+                self._warm = True
+                first += n
 
 
 _limit_lock = threading.Lock()
