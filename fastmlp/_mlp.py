@@ -56,7 +56,7 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
-from ._validation import check_fitted, csr_arrays
+from ._validation import canonical_csr, check_fitted, csr_arrays
 from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -86,15 +86,6 @@ _PREDICT_BLOCK_ROWS = 2048
 _TRANSPOSE_MIN_ROWS = 512
 
 
-def _canonical_csr(X):
-    """``X`` as CSR with sorted, unique indices; copied only when it is not already."""
-    X = X.tocsr()
-    if not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()
-    return X
-
-
 class _Input:
     """The kernel-facing form of a validated ``X``: dense C array or CSR parts."""
 
@@ -102,7 +93,6 @@ class _Input:
 
     def __init__(self, X, dtype):
         if sp.issparse(X):
-            X = _canonical_csr(X)
             self.sparse = True
             self.data, self.indices, self.indptr = csr_arrays(X, dtype)
             self.X = np.empty((0, 0), dtype=dtype)
@@ -515,7 +505,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         early_stopping = self.early_stopping
         if sp.issparse(X):
             # Once, so that the epoch and the validation scores share one CSR.
-            X = _canonical_csr(X)
+            X = canonical_csr(X)
         if early_stopping:
             # Row numbers, not copies: the epoch gathers its batches from X
             # by row number anyway, and the validation rows are read a block

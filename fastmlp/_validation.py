@@ -31,29 +31,29 @@ def check_fitted(estimator, attribute):
         check_is_fitted(estimator)
 
 
-def csr_arrays(X, dtype):
-    """The parts of a sparse ``X`` as the kernels index them: data, indices, indptr.
+def canonical_csr(X):
+    """A sparse ``X`` as CSR whose structure is checked, each row's columns sorted and unique.
 
     The kernels read ``indptr[r]`` to ``indptr[r + 1]`` of each row and
     index the weights with ``indices`` unchecked, so the structure is
-    checked here (scipy checks it only on request, and its own products
-    would read out of bounds too): ``n_rows + 1`` non-decreasing pointers
-    from 0, within the stored entries, and column indices below
-    ``n_columns``. Repeated entries are added up (as a product with ``X``
-    adds them), in a copy, so that each row lists a column once.
+    checked here, before anything reads it (scipy checks it only on
+    request; its own products, ``has_canonical_format`` and
+    ``sum_duplicates`` would read out of bounds too): ``n_rows + 1``
+    non-decreasing pointers from 0, within the stored entries, and column
+    indices below ``n_columns``. Repeated entries are added up (as a
+    product with ``X`` adds them) and the columns sorted, in a copy, so
+    that each row lists a column once; a matrix already in that form is
+    returned as it is, without a copy.
 
     Parameters
     ----------
     X : sparse matrix or array of shape (n_rows, n_columns)
         Validated input.
 
-    dtype : numpy dtype
-        The dtype of the returned ``data``.
-
     Returns
     -------
-    data, indices, indptr : ndarray
-        C-contiguous; ``data`` of ``dtype``.
+    X : sparse matrix or array of shape (n_rows, n_columns)
+        CSR in canonical format: ``X`` itself if it already was.
 
     Raises
     ------
@@ -78,6 +78,31 @@ def csr_arrays(X, dtype):
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
+    return X
+
+
+def csr_arrays(X, dtype):
+    """The parts of a sparse ``X`` as the kernels index them: data, indices, indptr.
+
+    Parameters
+    ----------
+    X : sparse matrix or array of shape (n_rows, n_columns)
+        Validated input; checked and made canonical by :func:`canonical_csr`.
+
+    dtype : numpy dtype
+        The dtype of the returned ``data``.
+
+    Returns
+    -------
+    data, indices, indptr : ndarray
+        C-contiguous; ``data`` of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If the sparse structure is inconsistent.
+    """
+    X = canonical_csr(X)
     return (
         np.ascontiguousarray(X.data, dtype=dtype),
         np.ascontiguousarray(X.indices),
