@@ -36,10 +36,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    validate_data,
-)
+from sklearn.utils.validation import validate_data
 
 from . import _mlp_kernels as K
 from ._activations import ACTIVATION_CODES
@@ -56,7 +53,7 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
-from ._validation import canonical_csr, check_fitted, csr_arrays
+from ._validation import canonical_csr, check_fitted, check_sample_weight, csr_arrays
 from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -347,7 +344,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         if getattr(self, "loss", None) == "poisson" and np.any(y < 0):

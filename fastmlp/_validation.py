@@ -2,7 +2,7 @@
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 
 def check_fitted(estimator, attribute):
@@ -29,6 +29,42 @@ def check_fitted(estimator, attribute):
     """
     if attribute not in vars(estimator):
         check_is_fitted(estimator)
+
+
+def check_sample_weight(sample_weight, X, dtype):
+    """scikit-learn's checked ``sample_weight``, with all-zero weights refused on every version.
+
+    scikit-learn 1.9's ``_check_sample_weight`` refuses weights that are all
+    zero; 1.7's (the oldest fastmlp supports) passes them on, and its MLP
+    then divides by their zero sum (``ZeroDivisionError`` from
+    ``np.average``), where fastmlp's kernels would train on NaN. Here they
+    raise 1.9's ``ValueError`` whatever the installed version.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or scalar
+        The weights as the user passed them (not None).
+
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        Validated input.
+
+    dtype : numpy dtype
+        The dtype of the returned weights.
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If the weights are not a scalar or ``n_samples`` numbers, or are
+        all zero.
+    """
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+    if np.all(sample_weight == 0):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return sample_weight
 
 
 def canonical_csr(X):

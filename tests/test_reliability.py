@@ -299,6 +299,16 @@ def test_malformed_csr_is_refused_by_every_fit(digits, digits01, what):
             getattr(rbm, method)(bad)
 
 
+def test_all_zero_sample_weights_raise_sklearns_error(digits):
+    """scikit-learn 1.9's error on every supported version (1.7's divided by zero)."""
+    X, y = digits
+    for est in (fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2),
+                fastmlp.MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, solver="lbfgs")):
+        with pytest.raises(ValueError, match="at least one non-zero number"):
+            est.fit(X, y, sample_weight=np.zeros(y.shape[0]))
+        assert not hasattr(est, "coefs_")
+
+
 # --- threads ----------------------------------------------------------------
 def _in_threads(funcs):
     results = [None] * len(funcs)
