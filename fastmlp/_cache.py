@@ -32,6 +32,14 @@ import warnings
 from numba.core import caching, config
 
 
+# Numba 0.60 made the locators public; 0.59 (the declared floor) has them
+# under a leading underscore, with the same interface.
+_UserProvidedCacheLocator = getattr(caching, "UserProvidedCacheLocator", None) or getattr(
+    caching, "_UserProvidedCacheLocator")
+_InTreeCacheLocator = getattr(caching, "InTreeCacheLocator", None) or getattr(
+    caching, "_InTreeCacheLocator")
+
+
 class CacheNotWritableWarning(UserWarning):
     """A kernel was compiled with nowhere to save it: the next process compiles it again."""
 
@@ -79,7 +87,7 @@ class _ReadOnlyMixin:
             return False
 
 
-class ReadOnlyCacheDirLocator(_ReadOnlyMixin, caching.UserProvidedCacheLocator):
+class ReadOnlyCacheDirLocator(_ReadOnlyMixin, _UserProvidedCacheLocator):
     """``NUMBA_CACHE_DIR``, not writable, holding this function's cache index."""
 
     @classmethod
@@ -90,7 +98,7 @@ class ReadOnlyCacheDirLocator(_ReadOnlyMixin, caching.UserProvidedCacheLocator):
         return self if self._has_index(py_func) else None
 
 
-class ReadOnlyInTreeLocator(_ReadOnlyMixin, caching.InTreeCacheLocator):
+class ReadOnlyInTreeLocator(_ReadOnlyMixin, _InTreeCacheLocator):
     """The source's ``__pycache__``, not writable, holding this function's cache index."""
 
     @classmethod
@@ -101,7 +109,7 @@ class ReadOnlyInTreeLocator(_ReadOnlyMixin, caching.InTreeCacheLocator):
         return self if self._has_index(py_func) else None
 
 
-class InMemoryLocator(_ReadOnlyMixin, caching.InTreeCacheLocator):
+class InMemoryLocator(_ReadOnlyMixin, _InTreeCacheLocator):
     """The last resort: nothing to load, nowhere to save."""
 
     @classmethod
@@ -133,9 +141,9 @@ def install():
     classes = caching.CacheImpl._locator_classes
     if ReadOnlyCacheDirLocator in classes:
         return
-    at = classes.index(caching.UserProvidedCacheLocator) + 1
+    at = classes.index(_UserProvidedCacheLocator) + 1
     classes.insert(at, ReadOnlyCacheDirLocator)
-    at = classes.index(caching.InTreeCacheLocator) + 1
+    at = classes.index(_InTreeCacheLocator) + 1
     classes.insert(at, ReadOnlyInTreeLocator)
     classes.append(InMemoryLocator)
 

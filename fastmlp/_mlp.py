@@ -36,10 +36,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    validate_data,
-)
+from sklearn.utils.validation import validate_data
 
 from . import _mlp_kernels as K
 from ._activations import ACTIVATION_CODES
@@ -56,7 +53,7 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
-from ._validation import check_fitted, csr_arrays
+from ._validation import canonical_csr, check_fitted, check_sample_weight, csr_arrays
 from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -86,15 +83,6 @@ _PREDICT_BLOCK_ROWS = 2048
 _TRANSPOSE_MIN_ROWS = 512
 
 
-def _canonical_csr(X):
-    """``X`` as CSR with sorted, unique indices; copied only when it is not already."""
-    X = X.tocsr()
-    if not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()
-    return X
-
-
 class _Input:
     """The kernel-facing form of a validated ``X``: dense C array or CSR parts."""
 
@@ -102,7 +90,6 @@ class _Input:
 
     def __init__(self, X, dtype):
         if sp.issparse(X):
-            X = _canonical_csr(X)
             self.sparse = True
             self.data, self.indices, self.indptr = csr_arrays(X, dtype)
             self.X = np.empty((0, 0), dtype=dtype)
@@ -357,7 +344,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         if getattr(self, "loss", None) == "poisson" and np.any(y < 0):
@@ -515,7 +502,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         early_stopping = self.early_stopping
         if sp.issparse(X):
             # Once, so that the epoch and the validation scores share one CSR.
-            X = _canonical_csr(X)
+            X = canonical_csr(X)
         if early_stopping:
             # Row numbers, not copies: the epoch gathers its batches from X
             # by row number anyway, and the validation rows are read a block

@@ -2,7 +2,7 @@
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 
 def check_fitted(estimator, attribute):
@@ -31,29 +31,65 @@ def check_fitted(estimator, attribute):
         check_is_fitted(estimator)
 
 
-def csr_arrays(X, dtype):
-    """The parts of a sparse ``X`` as the kernels index them: data, indices, indptr.
+def check_sample_weight(sample_weight, X, dtype):
+    """scikit-learn's checked ``sample_weight``, with all-zero weights refused on every version.
+
+    scikit-learn 1.9's ``_check_sample_weight`` refuses weights that are all
+    zero; 1.7's (the oldest fastmlp supports) passes them on, and its MLP
+    then divides by their zero sum (``ZeroDivisionError`` from
+    ``np.average``), where fastmlp's kernels would train on NaN. Here they
+    raise 1.9's ``ValueError`` whatever the installed version.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or scalar
+        The weights as the user passed them (not None).
+
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        Validated input.
+
+    dtype : numpy dtype
+        The dtype of the returned weights.
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If the weights are not a scalar or ``n_samples`` numbers, or are
+        all zero.
+    """
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+    if np.all(sample_weight == 0):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return sample_weight
+
+
+def canonical_csr(X):
+    """A sparse ``X`` as CSR whose structure is checked, each row's columns sorted and unique.
 
     The kernels read ``indptr[r]`` to ``indptr[r + 1]`` of each row and
     index the weights with ``indices`` unchecked, so the structure is
-    checked here (scipy checks it only on request, and its own products
-    would read out of bounds too): ``n_rows + 1`` non-decreasing pointers
-    from 0, within the stored entries, and column indices below
-    ``n_columns``. Repeated entries are added up (as a product with ``X``
-    adds them), in a copy, so that each row lists a column once.
+    checked here, before anything reads it (scipy checks it only on
+    request; its own products, ``has_canonical_format`` and
+    ``sum_duplicates`` would read out of bounds too): ``n_rows + 1``
+    non-decreasing pointers from 0, within the stored entries, and column
+    indices below ``n_columns``. Repeated entries are added up (as a
+    product with ``X`` adds them) and the columns sorted, in a copy, so
+    that each row lists a column once; a matrix already in that form is
+    returned as it is, without a copy.
 
     Parameters
     ----------
     X : sparse matrix or array of shape (n_rows, n_columns)
         Validated input.
 
-    dtype : numpy dtype
-        The dtype of the returned ``data``.
-
     Returns
     -------
-    data, indices, indptr : ndarray
-        C-contiguous; ``data`` of ``dtype``.
+    X : sparse matrix or array of shape (n_rows, n_columns)
+        CSR in canonical format: ``X`` itself if it already was.
 
     Raises
     ------
@@ -78,6 +114,31 @@ def csr_arrays(X, dtype):
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
+    return X
+
+
+def csr_arrays(X, dtype):
+    """The parts of a sparse ``X`` as the kernels index them: data, indices, indptr.
+
+    Parameters
+    ----------
+    X : sparse matrix or array of shape (n_rows, n_columns)
+        Validated input; checked and made canonical by :func:`canonical_csr`.
+
+    dtype : numpy dtype
+        The dtype of the returned ``data``.
+
+    Returns
+    -------
+    data, indices, indptr : ndarray
+        C-contiguous; ``data`` of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If the sparse structure is inconsistent.
+    """
+    X = canonical_csr(X)
     return (
         np.ascontiguousarray(X.data, dtype=dtype),
         np.ascontiguousarray(X.indices),

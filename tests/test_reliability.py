@@ -247,6 +247,68 @@ def test_malformed_csr_is_refused(digits):
         rbm.transform(bad)
 
 
+def _malformed_csrs(X):
+    """CSR matrices whose structure lies, each built valid and then broken.
+
+    Each also lists a column twice in its first row (not canonical), so
+    that code which sorted or summed its entries before checking its
+    structure would read through the lie.
+    """
+    def dup_first_row():
+        # Row 0 lists its first column twice: not canonical.
+        rows = sp.csr_matrix(X[:4])
+        data = np.concatenate([rows.data[:1], rows.data])
+        indices = np.concatenate([rows.indices[:1], rows.indices])
+        indptr = rows.indptr + 1
+        indptr[0] = 0
+        return sp.csr_matrix((data, indices, indptr), shape=rows.shape)
+
+    far_column = dup_first_row()
+    far_column.indices[-1] = 10_000
+    negative_column = dup_first_row()
+    negative_column.indices[-1] = -3
+    decreasing = dup_first_row()
+    decreasing.indptr[1] = decreasing.indptr[3] + 1  # row 1 then ends before it starts
+    beyond = dup_first_row()
+    beyond.indptr[-1] = beyond.indices.shape[0] + 50
+    return {"far column": far_column, "negative column": negative_column,
+            "decreasing pointers": decreasing, "pointers beyond the entries": beyond}
+
+
+@pytest.mark.parametrize("what", ["far column", "negative column", "decreasing pointers",
+                                  "pointers beyond the entries"])
+def test_malformed_csr_is_refused_by_every_fit(digits, digits01, what):
+    """fit and partial_fit check a CSR's structure before they sort or sum it."""
+    X, y = digits
+    bad = _malformed_csrs(X)[what]
+    yb = y[: bad.shape[0]]
+    for est in (fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2),
+                fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, solver="lbfgs"),
+                fastmlp.MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, solver="sgd")):
+        with pytest.raises(ValueError, match="structure is invalid"):
+            quiet(est.fit, bad, yb)
+    clf = fastmlp.MLPClassifier(hidden_layer_sizes=(5,))
+    with pytest.raises(ValueError, match="structure is invalid"):
+        clf.partial_fit(bad, yb, classes=np.unique(y))
+    rbm = fastmlp.BernoulliRBM(n_components=3, n_iter=1, random_state=0)
+    with pytest.raises(ValueError, match="structure is invalid"):
+        rbm.fit(bad)
+    rbm.fit(X)
+    for method in ("partial_fit", "transform", "score_samples", "gibbs"):
+        with pytest.raises(ValueError, match="structure is invalid"):
+            getattr(rbm, method)(bad)
+
+
+def test_all_zero_sample_weights_raise_sklearns_error(digits):
+    """scikit-learn 1.9's error on every supported version (1.7's divided by zero)."""
+    X, y = digits
+    for est in (fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2),
+                fastmlp.MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, solver="lbfgs")):
+        with pytest.raises(ValueError, match="at least one non-zero number"):
+            est.fit(X, y, sample_weight=np.zeros(y.shape[0]))
+        assert not hasattr(est, "coefs_")
+
+
 # --- threads ----------------------------------------------------------------
 def _in_threads(funcs):
     results = [None] * len(funcs)
