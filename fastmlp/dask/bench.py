@@ -7,11 +7,11 @@ each). Seconds per iteration are ``(t(long) - t(short)) / (its(long) -
 its(short))`` for a short and a long fit, which cancels the fixed costs
 (validation, the blocks' preparation on the workers, compile). The in-process
 fit runs with one BLAS thread (one worker's compute) and alternates with
-the distributed one, in the same minutes. The last column is the
+the distributed one, in the same minutes. The difference column is the
 distributed per-iteration time minus the in-process one:
 the overhead a cluster adds (a broadcast of the parameters, a task per
 block, the gather of one gradient per block), which does not grow with
-the rows.
+the rows; the last column is their ratio.
 """
 
 import argparse
@@ -56,6 +56,7 @@ def main(argv=None):
     from fastmlp.dask import warm_up_workers
 
     warnings.simplefilter("ignore", ConvergenceWarning)
+    load_before = os.getloadavg()[0]
     params = dict(solver="lbfgs", hidden_layer_sizes=(args.hidden,), random_state=0,
                   tol=0.0)
     short, long = args.iterations
@@ -96,14 +97,17 @@ def main(argv=None):
                         workers, rows, table[rows, workers, "dask"],
                         table[rows, workers, "local"]), file=sys.stderr)
     print("MLPClassifier(solver='lbfgs', hidden_layer_sizes=(%d,)), %d features, float64, "
-          "%d blocks per worker, load average %.1f" % (
-              args.hidden, args.features, args.blocks_per_worker, os.getloadavg()[0]))
-    print("| rows | workers | s / iteration on Dask | in process (1 thread) | difference |")
-    print("|---|---|---|---|---|")
+          "%d blocks per worker, load average %.1f at the start, %.1f at the end" % (
+              args.hidden, args.features, args.blocks_per_worker, load_before,
+              os.getloadavg()[0]))
+    print("| rows | workers | s / iteration on Dask | in process (1 thread) | difference "
+          "| Dask / in process |")
+    print("|---|---|---|---|---|---|")
     for rows in args.rows:
         for workers in args.workers:
             d, l = table[rows, workers, "dask"], table[rows, workers, "local"]
-            print("| %d | %d | %.4f | %.4f | %+.4f |" % (rows, workers, d, l, d - l))
+            print("| %d | %d | %.4f | %.4f | %+.4f | %.2fx |" % (rows, workers, d, l, d - l,
+                                                                 d / l))
     return 0
 
 
