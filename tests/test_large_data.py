@@ -250,8 +250,11 @@ def test_fit_does_not_copy_X(tmp_path, fmt, early_stopping):
     With half the rows for validation, a copy of them would be 50% of X
     (and scikit-learn's split copies all of X). What a fit allocates
     besides is O(rows) (targets, row numbers and the split's temporaries,
-    ~100 bytes a row, 5% of these 2,000-byte rows), one block of 2,048
-    gathered validation rows (7% here) and O(batch x width).
+    16 bytes a row at the split's peak: 0.8% of these 2,000-byte rows), one
+    block of 2,048 gathered validation rows (6.8% here) and O(batch x
+    width): 8.4% in all with early stopping, 1.0% without, when this was
+    written, for the memmap. scikit-learn's StratifiedShuffleSplit (~100
+    bytes a row) would bring the first to ~13%, over the 11% allowed.
     """
     n, p = 30000, 500
     rng = np.random.RandomState(0)
@@ -277,7 +280,10 @@ def test_fit_does_not_copy_X(tmp_path, fmt, early_stopping):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X[:500], y[:500])  # compiles outside the measurement
         peak = _peak_bytes(lambda: est.fit(X, y))
-    assert peak < (0.2 if early_stopping else 0.1) * size, peak / size
+    # CSR with early stopping: 15% when this was written (its validation
+    # blocks are gathered differently); the bound there is the one it had.
+    limit = (0.2 if fmt == "csr" else 0.11) if early_stopping else 0.05
+    assert peak < limit * size, peak / size
 
 
 # ----------------------------------------------------------------------
