@@ -1087,7 +1087,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     --------
     >>> from fastmlp import MLPClassifier
     >>> from sklearn.datasets import make_classification
-    >>>     >>> X, y = make_classification(n_samples=100, random_state=1)
+    >>> from sklearn.model_selection import train_test_split
+    >>> X, y = make_classification(n_samples=100, random_state=1)
     >>> X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y,
     ...                                                     random_state=1)
     >>> clf = MLPClassifier(random_state=1, max_iter=300).fit(X_train, y_train)
