@@ -30,7 +30,6 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -53,14 +52,11 @@ from ._optimizers import (
     NESTEROV,
     SGD,
 )
+from ._split import validation_split
 from ._validation import canonical_csr, check_fitted, check_sample_weight, csr_arrays
 from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-
-# How scikit-learn's early-stopping split names the two values of a binary
-# classifier's 0/1 column (see _fit_stochastic).
-_BOOL_NAMES = np.array(["False", "True"])
 
 # The dtypes the kernels are compiled for; a prediction for another
 # (np.longdouble) is computed in float64 and returned in that dtype, as
@@ -507,14 +503,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             # Row numbers, not copies: the epoch gathers its batches from X
             # by row number anyway, and the validation rows are read a block
             # at a time (see _forward_rows).
-            # scikit-learn stratifies on its one boolean column Y, which
-            # StratifiedShuffleSplit turns into the strings 'False'/'True'
-            # row by row (60 bytes a row). The same two strings as one 1-D
-            # array (20 bytes a row) sort the same way, so they draw the
-            # same split, and a class too small to split is named 'True' or
-            # 'False' in the error, as there.
-            stratify = (_BOOL_NAMES[(Y[:, 0] > 0).view(np.uint8)]
-                        if (is_classifier(self) and self.n_outputs_ == 1) else None)
+            # scikit-learn stratifies on its one boolean column Y (as the
+            # strings 'False'/'True'); the same column, one byte a row, draws
+            # the same split and names the classes the same way (see _split).
+            stratify = (Y[:, :1] > 0) if (is_classifier(self) and self.n_outputs_ == 1) else None
             train_rows, val_rows = _validation_split(
                 X.shape[0], stratify, self.validation_fraction, self._random_state
             )
@@ -906,17 +898,12 @@ def _validation_split(n_samples, stratify, validation_fraction, random_state):
 
     scikit-learn calls ``train_test_split(X, y, random_state=...,
     test_size=validation_fraction, stratify=stratify)``; its permutation
-    depends only on the number of rows (and on ``stratify``), so splitting
-    ``arange(n_samples)`` the same way gives the same rows, in the same
-    order, from the same draws, without copying X.
+    depends only on the number of rows (and on ``stratify``), so
+    :func:`fastmlp._split.validation_split` draws the same rows, in the same
+    order, from the same draws, as row numbers: no copy of X, and no per-row
+    Python objects.
     """
-    train, val = train_test_split(
-        np.arange(n_samples, dtype=np.intp),
-        random_state=random_state,
-        test_size=validation_fraction,
-        stratify=stratify,
-    )
-    return np.ascontiguousarray(train, dtype=np.intp), np.ascontiguousarray(val, dtype=np.intp)
+    return validation_split(n_samples, stratify, validation_fraction, random_state)
 
 
 def _lbfgs_iterations(result, max_iter):

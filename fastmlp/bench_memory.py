@@ -1,6 +1,9 @@
 """``python -m fastmlp.bench_memory``: memory and epoch time of a fit on a memmap.
 
-Fits one MLPClassifier on the same float32 ``rows x features`` array, read
+Fits one MLPClassifier (``--target binary``, the default: early stopping
+draws a stratified split; ``multilabel``: three 0/1 columns, and
+``regression``, an MLPRegressor: both a plain shuffled split) on the same
+float32 ``rows x features`` array, read
 either from an ``np.memmap`` of a ``.npy`` file (in the page cache: the file
 is read through once first) or loaded into memory, with and without early
 stopping. Each case runs in its own process, so the peaks do not mix, and
@@ -50,17 +53,28 @@ def _status_kb(pid, field):
     return 0
 
 
-def _write_data(path, rows, features, seed=0):
-    """A float32 ``.npy`` of ``rows x features`` and a binary target; written in blocks."""
+TARGETS = ("binary", "multilabel", "regression")
+
+
+def _write_data(path, rows, features, target="binary", seed=0):
+    """A float32 ``.npy`` of ``rows x features`` and a target of that kind; written in blocks."""
     rng = np.random.RandomState(seed)
     X = np.lib.format.open_memmap(path + "X.npy", mode="w+", dtype=np.float32,
                                   shape=(rows, features))
-    w = rng.randn(features).astype(np.float32)
-    y = np.empty(rows, dtype=np.int64)
+    w = rng.randn(features, 3).astype(np.float32)
+    y = np.empty((rows, 3) if target == "multilabel" else rows,
+                 dtype=np.float32 if target == "regression" else np.int64)
     for start in range(0, rows, 50_000):
         block = rng.rand(min(50_000, rows - start), features).astype(np.float32)
         X[start : start + block.shape[0]] = block
-        y[start : start + block.shape[0]] = block @ w > 0.5 * w.sum()
+        score = block @ w - 0.5 * w.sum(axis=0)
+        if target == "binary":
+            score = score[:, 0] > 0
+        elif target == "multilabel":
+            score = score > 0
+        else:
+            score = score[:, 0] / np.abs(w[:, 0]).sum()
+        y[start : start + block.shape[0]] = score
     X.flush()
     del X
     np.save(path + "y.npy", y)
@@ -80,48 +94,52 @@ def _params(early_stopping, hidden):
                 random_state=0, tol=0.0, n_iter_no_change=10**6)
 
 
-def _case(path, source, early_stopping, epochs, hidden):
+def _estimator(target):
+    from . import MLPClassifier, MLPRegressor
+
+    return MLPRegressor if target == "regression" else MLPClassifier
+
+
+def _case(path, source, early_stopping, epochs, hidden, target):
     """One memory case, in this (child) process; prints JSON lines for the parent."""
     import tracemalloc
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from . import MLPClassifier
-
+    Estimator = _estimator(target)
     warnings.simplefilter("ignore", ConvergenceWarning)
     y = np.load(path + "y.npy")
     X = _load(path, source)
     params = _params(early_stopping, hidden)
-    MLPClassifier(max_iter=1, **params).fit(X[:2000], y[:2000])  # compiles
+    Estimator(max_iter=1, **params).fit(X[:2000], y[:2000])  # compiles
 
     print(json.dumps({"before_kb": _status_kb("self", "RssAnon")}), flush=True)
-    MLPClassifier(max_iter=epochs, **params).fit(X, y)
+    Estimator(max_iter=epochs, **params).fit(X, y)
     print(json.dumps({"fitted": True}), flush=True)
 
     tracemalloc.start()
-    MLPClassifier(max_iter=1, **params).fit(X, y)
+    Estimator(max_iter=1, **params).fit(X, y)
     numpy_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     print(json.dumps({"numpy_peak": numpy_peak, "x_bytes": int(X.nbytes),
                       "rss_file_kb": _status_kb("self", "RssFile")}), flush=True)
 
 
-def _timing(path, epochs, hidden, rounds):
+def _timing(path, epochs, hidden, rounds, target):
     """Seconds per epoch, memmap and in memory alternately in this one process."""
     from sklearn.exceptions import ConvergenceWarning
 
-    from . import MLPClassifier
-
+    Estimator = _estimator(target)
     warnings.simplefilter("ignore", ConvergenceWarning)
     y = np.load(path + "y.npy")
     sources = {"memory": _load(path, "memory"), "memmap": _load(path, "memmap")}
     start = time.perf_counter()
-    MLPClassifier(max_iter=1, **_params(True, hidden)).fit(sources["memory"][:2000], y[:2000])
-    MLPClassifier(max_iter=1, **_params(False, hidden)).fit(sources["memory"][:2000], y[:2000])
+    Estimator(max_iter=1, **_params(True, hidden)).fit(sources["memory"][:2000], y[:2000])
+    Estimator(max_iter=1, **_params(False, hidden)).fit(sources["memory"][:2000], y[:2000])
     best = {"compile_s": time.perf_counter() - start}
     for _ in range(rounds):
         for source, es in CASES:
-            est = MLPClassifier(max_iter=epochs, **_params(es, hidden))
+            est = Estimator(max_iter=epochs, **_params(es, hidden))
             time.sleep(0.2)  # BLAS and Numba threads of the last fit stop spinning
             t0 = time.perf_counter()
             est.fit(sources[source], y)
@@ -136,9 +154,9 @@ def _child(args):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
 
 
-def _run_case(path, source, early_stopping, epochs, hidden):
+def _run_case(path, source, early_stopping, epochs, hidden, target):
     """Run one memory case in a child process, sampling its RssAnon from here."""
-    child = _child(["--case", source, int(early_stopping), path, epochs, hidden])
+    child = _child(["--case", source, int(early_stopping), path, epochs, hidden, target])
     lines = []
 
     def read():
@@ -182,12 +200,12 @@ def _table(results, timing):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--case":
-        source, es, path, epochs, hidden = argv[1:6]
-        _case(path, source, bool(int(es)), int(epochs), int(hidden))
+        source, es, path, epochs, hidden, target = argv[1:7]
+        _case(path, source, bool(int(es)), int(epochs), int(hidden), target)
         return 0
     if argv and argv[0] == "--timing":
-        path, epochs, hidden, rounds = argv[1:5]
-        _timing(path, int(epochs), int(hidden), int(rounds))
+        path, epochs, hidden, rounds, target = argv[1:6]
+        _timing(path, int(epochs), int(hidden), int(rounds), target)
         return 0
     parser = argparse.ArgumentParser(prog="python -m fastmlp.bench_memory",
                                      description=__doc__.splitlines()[0])
@@ -197,28 +215,35 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2,
                         help="timing rounds over the four cases (the minimum is kept)")
+    parser.add_argument("--target", choices=TARGETS, default="binary",
+                        help="binary: a stratified early-stopping split; multilabel and "
+                             "regression: a shuffled one")
     parser.add_argument("--dir", default=None, help="where the .npy file goes")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = os.path.join(tmp, "")
         t0 = time.perf_counter()
-        _write_data(path, args.rows, args.features)
+        _write_data(path, args.rows, args.features, args.target)
         print("data: %d x %d float32 (%.0f MB) written in %.1f s" % (
             args.rows, args.features, args.rows * args.features * 4 / 2**20,
             time.perf_counter() - t0), file=sys.stderr)
         results = []
         for source, es in CASES:
-            results.append(_run_case(path, source, es, args.epochs, args.hidden))
+            results.append(_run_case(path, source, es, args.epochs, args.hidden,
+                                     args.target))
             print("done: %s, early_stopping=%s" % (source, es), file=sys.stderr)
-        timer = _child(["--timing", path, args.epochs, args.hidden, args.rounds])
+        timer = _child(["--timing", path, args.epochs, args.hidden, args.rounds,
+                        args.target])
         timing = json.loads(timer.communicate()[0].strip().splitlines()[-1])
         if timer.returncode != 0:
             raise RuntimeError("the timing process failed")
-    print("MLPClassifier(hidden_layer_sizes=(%d,)), %d epochs, %d x %d float32 (binary "
-          "target), load average %.1f; compile %.1f s (not timed)" % (
-              args.hidden, args.epochs, args.rows, args.features, os.getloadavg()[0],
-              timing["compile_s"]))
+    print("%s(hidden_layer_sizes=(%d,)), %d epochs, %d x %d float32 (%s target), load "
+          "average %.1f at the start, %.1f at the end; compile %.1f s (not timed)" % (
+              "MLPRegressor" if args.target == "regression" else "MLPClassifier",
+              args.hidden, args.epochs, args.rows, args.features, args.target, load_before,
+              os.getloadavg()[0], timing["compile_s"]))
     print(_table(results, timing))
     if args.json:
         with open(args.json, "w") as f:
