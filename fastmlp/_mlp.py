@@ -33,6 +33,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
@@ -360,6 +361,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        sample_weight = self._weigh_classes(y, sample_weight, incremental, X.dtype)
         if getattr(self, "loss", None) == "poisson" and np.any(y < 0):
             raise ValueError(
                 "Some value(s) of y are negative which is not allowed for "
@@ -390,6 +392,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             self._fit_lbfgs(X, Y, sample_weight)
         self._check_finite_weights()
         return self
+
+    def _weigh_classes(self, Y, sample_weight, incremental, dtype):
+        """``sample_weight`` with the class weights multiplied in (classifiers only)."""
+        return sample_weight
 
     def _check_finite_weights(self):
         if not np.isfinite(self._theta).all():
@@ -1086,6 +1092,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     Parameters
     ----------
     {params}
+    class_weight : dict, list of dict or "balanced", default=None
+        Weights associated with classes in the form ``{{class_label: weight}}``
+        (a list of such dicts, one per output, for multilabel targets);
+        classes not listed weigh 1. "balanced" weighs each class by
+        ``n_samples / (n_classes * np.bincount(y))`` (not available in
+        ``partial_fit``). The class weight of each row multiplies its
+        ``sample_weight`` in the loss, its gradient and the early-stopping
+        score. Not in scikit-learn's MLPClassifier; None (the default)
+        trains the same model as scikit-learn's.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -1135,7 +1151,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -1162,6 +1180,31 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
         )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
+    }
+
+    def _weigh_classes(self, Y, sample_weight, incremental, dtype):
+        """``sample_weight`` times each row's class weight, as scikit-learn's classifiers weigh.
+
+        The product enters the loss, its gradient and the early-stopping
+        score exactly as a ``sample_weight`` of that value would.
+        """
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight 'balanced' is not supported by partial_fit: one batch "
+                "does not show the class frequencies. Compute the weights once, e.g. "
+                "with sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) on a large enough sample of the targets, and "
+                "pass them as a dict."
+            )
+        labels = self._label_binarizer.inverse_transform(Y)
+        weights = compute_sample_weight(self.class_weight, labels).astype(dtype, copy=False)
+        return weights if sample_weight is None else sample_weight * weights
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
