@@ -43,7 +43,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _mlp_kernels as K
-from ._activations import ACTIVATION_CODES
+from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
 from ._losses import LOSS_CODES
 from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
@@ -132,7 +132,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions(set(SKLEARN_HIDDEN + EXTRA_HIDDEN))],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -433,7 +433,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         threads = min(thread_budget(), max(1, n))
         part_rows = -(-n // threads)
         acts = np.empty((threads, part_rows * width), dtype=dtype)
-        deltas = np.empty((threads, part_rows * width), dtype=dtype)
+        deltas = np.empty((threads, part_rows * width * deltas_per_unit(hidden)), dtype=dtype)
         G = np.empty((threads, self._theta.shape[0]), dtype=dtype)
         grad = G[0]
         has_sw = sample_weight is not None
@@ -634,8 +634,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         threads = thread_budget()
         # Each thread's buffers for its share of a batch's rows.
         rows = -(-batch_size // threads)
+        hidden, out, loss_kind = self._kernel_codes()
         acts = np.empty((threads, rows * width), dtype=dtype)
-        deltas = np.empty((threads, rows * width), dtype=dtype)
+        deltas = np.empty((threads, rows * width * deltas_per_unit(hidden)), dtype=dtype)
         G = np.empty((threads, theta.shape[0]), dtype=dtype)
         Xb = np.empty((threads, 0 if inp.sparse else rows, inp.X.shape[1]), dtype=dtype)
         Yb = np.empty((threads, rows, Y.shape[1]), dtype=dtype)
@@ -643,7 +644,6 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         sw = np.ascontiguousarray(sample_weight, dtype=dtype) if has_sw else Y[:0, 0]
         swb = np.empty((threads, rows if has_sw else 0), dtype=dtype)
         part = np.empty((threads, 3))
-        hidden, out, loss_kind = self._kernel_codes()
         alpha = float(self.alpha)
         epoch = K.parallel_epoch if threads > 1 else K.stochastic_epoch
         # The split of each batch is fixed by the buffers (``threads``
@@ -965,8 +965,15 @@ _COMMON_PARAMS_DOC = """
         The ith element represents the number of neurons in the ith
         hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function for the hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', \
+            'gelu', 'silu', 'softplus'}, default='relu'
+        Activation function for the hidden layer. Beyond scikit-learn's four:
+        'leaky_relu', ``max(z, 0.01 z)`` (PyTorch's default slope); 'elu',
+        ``z`` for z > 0 and ``exp(z) - 1`` below; 'gelu', PyTorch's
+        ``approximate="tanh"`` form ``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715
+        z^3)))`` (not the exact erf form); 'silu' (swish), ``z sigmoid(z)``;
+        'softplus', ``log(1 + exp(z))``. A model using them has no
+        scikit-learn equivalent (:meth:`to_sklearn` raises).
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization: quasi-Newton L-BFGS-B, stochastic

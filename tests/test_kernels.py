@@ -21,6 +21,7 @@ from fastmlp._activations import (
     copy_into,
     csr_affine,
     csr_transpose_dot,
+    deltas_per_unit,
     derivative,
 )
 from fastmlp._losses import (
@@ -280,7 +281,7 @@ class _Net:
         n = X.shape[0]
         width = int(self.units[1:].sum())
         acts = np.empty(n * width, dtype=theta.dtype)
-        deltas = np.empty(n * width, dtype=theta.dtype)
+        deltas = np.empty(n * width * deltas_per_unit(hidden), dtype=theta.dtype)
         has_sw = sw is not None
         swa = sw if has_sw else np.empty(0, dtype=theta.dtype)
         if sp.issparse(X):
