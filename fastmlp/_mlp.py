@@ -411,7 +411,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         return (
             ACTIVATION_CODES[self.activation],
             ACTIVATION_CODES[self.out_activation_],
-            LOSS_CODES[loss],
+            # (code, Huber threshold): see fastmlp._losses.loss_spec.
+            (LOSS_CODES[loss], float(getattr(self, "huber_delta", 0.0))),
         )
 
     def _fit_lbfgs(self, X, Y, sample_weight):
@@ -1370,10 +1371,25 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+    loss : {{'squared_error', 'poisson', 'absolute_error', 'huber'}}, \
+            default='squared_error'
         The loss function to use; 'poisson' uses an exponential output and
-        requires non-negative targets.
+        requires non-negative targets. Beyond scikit-learn's MLPRegressor:
+        'absolute_error', the mean absolute error ``mean |y - p|`` (its
+        gradient ``sign(p - y)``), and 'huber', ``0.5 mean H(y - p)`` with
+        HuberRegressor's ``H(r) = r^2`` for ``|r| <= huber_delta`` and
+        ``2 huber_delta |r| - huber_delta^2`` beyond: squared error for small
+        residuals, absolute error (times ``huber_delta``) for outliers.
+        Means are over samples (weighted) and outputs.
     {params}
+    huber_delta : float, default=1.35
+        The residual beyond which 'huber' grows linearly (only with
+        ``loss='huber'``). HuberRegressor's default ``epsilon``; unlike its
+        ``epsilon`` it is in the units of ``y`` (no scale is estimated), so
+        1.35 means what it does there for targets of unit noise scale:
+        standardize ``y`` (e.g. ``TransformedTargetRegressor``) or set it to
+        about 1.35 times the noise's standard deviation.
+
     Attributes
     ----------
     {attrs}
@@ -1393,7 +1409,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -1423,7 +1440,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        huber_delta=1.35,
     ):
+        self.huber_delta = huber_delta
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,

@@ -166,7 +166,7 @@ def batch_gradient(
     else:
         sw_sum = float(n)
 
-    output_delta(P, Yn, swn, has_sw, _block(deltas, units, n, last))
+    output_delta(P, Yn, swn, has_sw, _block(deltas, units, n, last), loss_kind)
     n_weights = coef_ptr[n_layers]
     squares = 0.0
     for layer in range(last, -1, -1):

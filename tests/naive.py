@@ -18,7 +18,7 @@ from fastmlp._activations import (
     SOFTPLUS,
     TANH,
 )
-from fastmlp._losses import BINARY_LOG_LOSS, POISSON, SQUARED_ERROR
+from fastmlp._losses import ABSOLUTE_ERROR, BINARY_LOG_LOSS, HUBER, POISSON, SQUARED_ERROR
 
 
 def activation(Z, kind):
@@ -89,10 +89,18 @@ def derivative_from_output(A, kind):
 
 
 def loss(P, Y, sw, kind):
+    """``kind`` is a loss code, or ``(HUBER, delta)``."""
+    kind, delta = kind if isinstance(kind, tuple) else (kind, None)
     w = np.ones(len(P)) if sw is None else sw
     eps = np.finfo(P.dtype).eps
     if kind == SQUARED_ERROR:
         per = 0.5 * ((Y - P) ** 2).mean(axis=1)
+    elif kind == ABSOLUTE_ERROR:
+        per = np.abs(Y - P).mean(axis=1)
+    elif kind == HUBER:
+        # HuberRegressor's H, with squared error's 1/2.
+        r = np.abs(Y - P)
+        per = 0.5 * np.where(r <= delta, r**2, 2 * delta * r - delta**2).mean(axis=1)
     elif kind == POISSON:
         with np.errstate(divide="ignore", invalid="ignore"):
             ylog = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1) / P), 0.0)
@@ -126,7 +134,18 @@ def gradient_scale(loss_kind, n_outputs):
     outputs; fastmlp keeps that convention for parity, so with several
     outputs the gradient is that of ``n_outputs`` times the reported data term.
     """
-    return float(n_outputs) if loss_kind == SQUARED_ERROR else 1.0
+    kind = loss_kind[0] if isinstance(loss_kind, tuple) else loss_kind
+    return float(n_outputs) if kind in (SQUARED_ERROR, ABSOLUTE_ERROR, HUBER) else 1.0
+
+
+def output_delta(P, Y, kind):
+    """The error signal the output layer sends back (before sample weights)."""
+    kind, delta = kind if isinstance(kind, tuple) else (kind, None)
+    if kind == ABSOLUTE_ERROR:
+        return np.sign(P - Y)
+    if kind == HUBER:
+        return np.clip(P - Y, -delta, delta)
+    return P - Y
 
 
 def sgd(theta, grad, velocity, lr, momentum, nesterov):
