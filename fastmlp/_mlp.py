@@ -39,12 +39,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
+    check_consistent_length,
     validate_data,
 )
 
 from . import _mlp_kernels as K
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
-from ._losses import LOSS_CODES
+from ._losses import LOSS_CODES, loss_value
 from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
     ADAM,
@@ -318,19 +320,26 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, incremental=False):
-        """Fit, leaving the estimator exactly as it was if anything raises."""
-        return self._all_or_nothing(self._fit_unsafe, X, y, sample_weight, incremental)
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
+        """Fit, leaving the estimator exactly as it was if anything raises.
+
+        ``validation`` is ``(X_val, y_val, sample_weight_val)`` as given to
+        :meth:`fit`, or None.
+        """
+        return self._all_or_nothing(self._fit_unsafe, X, y, sample_weight, incremental,
+                                    validation)
 
     def _all_or_nothing(self, fit, *args):
         """``fit(*args)``, the estimator restored as it was if that raises."""
@@ -342,7 +351,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             self.__dict__.update(saved)
             raise
 
-    def _fit_unsafe(self, X, y, sample_weight, incremental):
+    def _fit_unsafe(self, X, y, sample_weight, incremental, validation=None):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -386,8 +395,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         # and optimizer state, as scikit-learn's do; the input is cast to it
         # (exactly, for float32 input to a float64 model).
         Y = np.ascontiguousarray(y, dtype=self._theta.dtype)
+        if validation is not None:
+            validation = self._validation_set(*validation, self._theta.dtype)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, sample_weight, incremental)
+            self._fit_stochastic(X, Y, sample_weight, incremental, validation)
         else:
             self._fit_lbfgs(X, Y, sample_weight)
         self._check_finite_weights()
@@ -396,6 +407,56 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
     def _weigh_classes(self, Y, sample_weight, incremental, dtype):
         """``sample_weight`` with the class weights multiplied in (classifiers only)."""
         return sample_weight
+
+    def _check_validation_request(self, X_val, y_val, sample_weight_val):
+        """Errors for a validation set :meth:`fit` cannot use (HistGradientBoosting's)."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is provided, but X_val and y_val were "
+                                 "not provided.")
+            return None
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "X_val and y_val are passed to fit, but solver=%r does not stop early; "
+                "an explicit validation set needs solver='sgd' or 'adam' and "
+                "early_stopping=True." % self.solver)
+        if not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are passed to fit while at the same time early_stopping "
+                "is False. When passing X_val and y_val to fit, early_stopping should be "
+                "set to True.")
+        return X_val, y_val, sample_weight_val
+
+    def _validation_set(self, X_val, y_val, sample_weight_val, dtype):
+        """``(X_val, Y_val, y_val, sample_weight_val)`` validated like the training data.
+
+        ``Y_val`` is the network's target (``dtype``), ``y_val`` what the
+        score compares predictions with; the class weights multiply
+        ``sample_weight_val`` as they multiply ``sample_weight``.
+        """
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        y_val = self._validation_targets(y_val)
+        check_consistent_length(X_val, y_val)
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X_val.dtype)
+        Y_val = self._network_targets(y_val)
+        if Y_val.ndim == 1:
+            Y_val = Y_val.reshape((-1, 1))
+        if Y_val.shape[1] != self.n_outputs_:
+            raise ValueError("y_val has %d outputs, but y has %d."
+                             % (Y_val.shape[1], self.n_outputs_))
+        if getattr(self, "loss", None) == "poisson" and np.any(Y_val < 0):
+            raise ValueError(
+                "Some value(s) of y_val are negative which is not allowed for "
+                "Poisson regression."
+            )
+        sample_weight_val = self._weigh_classes(Y_val, sample_weight_val, False, X_val.dtype)
+        return X_val, np.ascontiguousarray(Y_val, dtype=dtype), y_val, sample_weight_val
 
     def _check_finite_weights(self):
         if not np.isfinite(self._theta).all():
@@ -505,7 +566,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             "t": 0,
         }
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental, validation=None):
         theta = self._theta
         opt = getattr(self, "_optimizer", None)
         if (
@@ -523,7 +584,17 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         if sp.issparse(X):
             # Once, so that the epoch and the validation scores share one CSR.
             X = _canonical_csr(X)
-        if early_stopping:
+        # The validation scores read rows val_rows of X_score.
+        X_score = X
+        if validation is not None:
+            # An explicit validation set: every row of X trains, none is split off
+            # (and the split draws nothing from the random state).
+            X_score, Y_val, y_val, sw_val = validation
+            if sp.issparse(X_score):
+                X_score = _canonical_csr(X_score)
+            train_rows = np.arange(X.shape[0], dtype=np.intp)
+            val_rows = np.arange(X_score.shape[0], dtype=np.intp)
+        elif early_stopping:
             # Row numbers, not copies: the epoch gathers its batches from X
             # by row number anyway, and the validation rows are read a block
             # at a time (see _forward_rows).
@@ -552,7 +623,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                 y_val = y_val.ravel()
         else:
             train_rows = np.arange(X.shape[0], dtype=np.intp)
-            val_rows = y_val = sw_val = None
+            val_rows = y_val = sw_val = Y_val = None
 
         n_samples = train_rows.shape[0]
         if self.batch_size == "auto":
@@ -587,8 +658,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                     if self.verbose:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                    self._update_no_improvement_count(early_stopping, X, val_rows, y_val,
-                                                      sw_val)
+                    self._update_no_improvement_count(early_stopping, X_score, val_rows,
+                                                      y_val, sw_val, Y_val)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         hyper[LR] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
 
@@ -686,10 +757,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             print(msg + " Setting learning rate to %f" % hyper[LR])
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X, val_rows, y_val, sw_val):
+    def _update_no_improvement_count(self, early_stopping, X, val_rows, y_val, sw_val,
+                                     Y_val=None):
         if early_stopping:
-            score = self._score_rows(X, val_rows, y_val, sw_val)
+            P = self._forward_rows(X, val_rows)
+            score = self._score_prediction(y_val, self._decode(P), sw_val,
+                                           self._score_function)
             self.validation_scores_.append(score)
+            self._record_validation_loss(P, Y_val, sw_val)
             if self.verbose:
                 print("Validation score: %f" % score)
             if score < self.best_validation_score_ + self.tol:
@@ -827,6 +902,20 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                       result[start : start + chunk.shape[0]], False)
         return result
 
+    def _record_validation_loss(self, P, Y_val, sw_val):
+        """Append the loss of the validation outputs ``P`` to ``validation_loss_curve_``.
+
+        The loss the network trains on (weighted by ``sw_val``), without the
+        L2 penalty: ``loss_curve_``'s data term, on the validation rows.
+        """
+        curve = getattr(self, "validation_loss_curve_", None)
+        if curve is None or Y_val is None:
+            return
+        has_sw = sw_val is not None
+        sw = np.ascontiguousarray(sw_val, dtype=P.dtype) if has_sw else P[:0, 0]
+        curve.append(float(loss_value(P, Y_val.astype(P.dtype, copy=False), sw, has_sw,
+                                      self._kernel_codes()[2])))
+
     def _score_rows(self, X, rows, y, sample_weight):
         """:meth:`_score` of rows ``rows`` of ``X``, which are not copied (see _forward_rows)."""
         y_pred = self._decode(self._forward_rows(X, rows))
@@ -846,7 +935,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         return score_function(y, y_pred, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -864,17 +953,36 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
+        X_val : {ndarray, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set for early stopping (``early_stopping=True``,
+            solver 'sgd' or 'adam'): scored after every epoch instead of a
+            ``validation_fraction`` split off ``X``, which then trains on all
+            its rows. Not in scikit-learn's MLPs; the convention of its
+            HistGradientBoosting estimators (1.7). In a ``Pipeline``,
+            ``Pipeline(..., transform_input=["X_val"])`` transforms it as ``X``.
+
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows (times the class weights, for a
+            classifier with ``class_weight``).
+
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
+        validation = self._check_validation_request(X_val, y_val, sample_weight_val)
         if _is_dask_collection(X):
+            if validation is not None or getattr(self, "class_weight", None) is not None:
+                raise ValueError("X_val and class_weight are not supported with Dask input.")
             # Trained where the blocks live (solver="lbfgs"); see fastmlp.dask.
             from .dask._lbfgs import fit_blocks
 
             return self._all_or_nothing(fit_blocks, self, X, y, sample_weight)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         validation=validation)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -1057,6 +1165,11 @@ _COMMON_ATTRS_DOC = """
     validation_scores_ : list of shape (`n_iter_`,) or None
         The score on the validation set at each iteration (early stopping).
 
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        The loss on the validation set (the ``validation_fraction`` split or
+        ``X_val``) after each epoch, without the L2 penalty; None without
+        early stopping. Not in scikit-learn's MLPs.
+
     best_validation_score_ : float or None
         The best validation score (early stopping).
 
@@ -1213,6 +1326,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         labels = self._label_binarizer.inverse_transform(Y)
         weights = compute_sample_weight(self.class_weight, labels).astype(dtype, copy=False)
         return weights if sample_weight is None else sample_weight * weights
+
+    def _validation_targets(self, y_val):
+        """``y_val`` checked as ``y`` is; its classes must be among ``classes_``."""
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if len(np.setdiff1d(unique_labels(y_val), self.classes_, assume_unique=True)):
+            raise ValueError(
+                "`y_val` has classes not in `self.classes_`. `self.classes_` has "
+                f"{self.classes_}. 'y_val' has {unique_labels(y_val)}."
+            )
+        return y_val
+
+    def _network_targets(self, y_val):
+        return _binarize(self._label_binarizer, y_val)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1496,6 +1624,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return y_pred
 
     _score_function = staticmethod(r2_score)
+
+    def _validation_targets(self, y_val):
+        """``y_val`` checked as ``y`` is: numeric and finite."""
+        y_val = check_array(y_val, ensure_2d=False, dtype="numeric", input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        return y_val
+
+    @staticmethod
+    def _network_targets(y_val):
+        return y_val
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
