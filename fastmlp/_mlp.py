@@ -45,6 +45,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _mlp_kernels as K
+from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
 from ._losses import LOSS_CODES, loss_value
 from ._threads import ThreadChooser, blas_for, fitting, thread_budget
@@ -123,7 +124,8 @@ class _Input:
             self.n = self.X.shape[0]
 
 
-class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCMeta):
+class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEstimator,
+                               metaclass=ABCMeta):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
 
     Warning: this class should not be used directly; use the derived classes.
@@ -272,7 +274,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         return theta
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: object.__getstate__ returns the instance's own __dict__, and
+        # popping from it took _theta off the live estimator (copy.copy, as
+        # scikit-learn's callbacks make, or pickling it mid-fit).
+        state = dict(super().__getstate__())
         # coefs_/intercepts_ pickle as separate arrays; the flat vector is
         # rebuilt from them on load, so it is not stored twice.
         state.pop("_theta", None)
@@ -343,7 +348,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
 
     def _all_or_nothing(self, fit, *args):
         """``fit(*args)``, the estimator restored as it was if that raises."""
-        saved = copy.deepcopy(self.__dict__)
+        # The callbacks and their contexts (sklearn.callback) are shared with
+        # the caller, not state of the model: kept as they are.
+        saved = {k: v if k in CALLBACK_ATTRIBUTES else copy.deepcopy(v)
+                 for k, v in self.__dict__.items()}
         try:
             return fit(*args)
         except BaseException:
@@ -364,6 +372,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             not self.warm_start and not incremental
         )
 
+        y_given = y
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
@@ -397,12 +406,29 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         Y = np.ascontiguousarray(y, dtype=self._theta.dtype)
         if validation is not None:
             validation = self._validation_set(*validation, self._theta.dtype)
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, sample_weight, incremental, validation)
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        # One callback task an epoch, or an L-BFGS iteration (and one left
+        # over at its end, as scikit-learn's LogisticRegression reports it).
+        tasks = FitTasks(self, X, y_given, sample_weight,
+                         (1 if incremental else self.max_iter) + (0 if stochastic else 1),
+                         "epoch" if stochastic else "lbfgs-iter")
+        if stochastic:
+            self._fit_stochastic(X, Y, sample_weight, incremental, validation, tasks)
         else:
-            self._fit_lbfgs(X, Y, sample_weight)
+            self._fit_lbfgs(X, Y, sample_weight, tasks)
+        tasks.close()
         self._check_finite_weights()
         return self
+
+    def _callback_snapshot(self):
+        """Copies of the fitted parameters, for a callback's ``fitted_estimator``.
+
+        ``coefs_`` are views of the flat vector that training keeps
+        changing; the shallow copy scikit-learn makes of the estimator, with
+        these set, repacks a vector of its own when it first predicts.
+        """
+        return {"coefs_": [c.copy() for c in self.coefs_],
+                "intercepts_": [b.copy() for b in self.intercepts_], "_theta": None}
 
     def _weigh_classes(self, Y, sample_weight, incremental, dtype):
         """``sample_weight`` with the class weights multiplied in (classifiers only)."""
@@ -476,7 +502,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             (LOSS_CODES[loss], float(getattr(self, "huber_delta", 0.0))),
         )
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, sample_weight, tasks=None):
         # L-BFGS-B iterates, and compares losses in its line search, in
         # float64; the objective is evaluated in float64 too (as scikit-learn
         # does), and only the fitted parameters return to the input's dtype.
@@ -528,14 +554,24 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             return loss[0], grad.copy()
 
         with blas_for(threads):
-            self._run_lbfgs(loss_and_grad)
+            self._run_lbfgs(loss_and_grad, tasks)
 
-    def _run_lbfgs(self, loss_and_grad):
+    def _run_lbfgs(self, loss_and_grad, tasks=None):
         """Minimize ``loss_and_grad`` (float64 theta -> loss, gradient) from ``_theta``.
 
         Shared by the in-memory fit and the one over Dask blocks
         (fastmlp.dask), which differ only in where the loss is evaluated.
+        With callbacks (``tasks``, see fastmlp._callbacks), each iteration is
+        a task, and ``_theta`` follows the iterate so that they see it.
         """
+        callback = None
+        if tasks is not None and tasks.active:
+            def callback(xk):
+                self._theta[:] = xk
+                tasks.end()
+                tasks.begin()
+
+            tasks.begin()
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:
             options["iprint"] = 1 if (self.verbose is True or self.verbose >= 1) else -1
@@ -545,6 +581,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             method="L-BFGS-B",
             jac=True,
             options=options,
+            callback=callback,
         )
         self.n_iter_ = _lbfgs_iterations(res, self.max_iter)
         self.loss_ = float(res.fun)
@@ -566,7 +603,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             "t": 0,
         }
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental, validation=None):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental, validation=None, tasks=None):
         theta = self._theta
         opt = getattr(self, "_optimizer", None)
         if (
@@ -648,6 +685,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             try:
                 self.n_iter_ = 0
                 for it in range(self.max_iter):
+                    if tasks is not None:
+                        tasks.begin()
                     if self.shuffle:
                         _shuffle(sample_idx, self._random_state)
                     accumulated = run_epoch(sample_idx)
@@ -663,6 +702,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         hyper[LR] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
 
+                    # A callback may ask to stop after any epoch.
+                    if tasks is not None and tasks.end():
+                        break
                     if self._no_improvement_count > self.n_iter_no_change:
                         what = "Validation score" if early_stopping else "Training loss"
                         msg = (
