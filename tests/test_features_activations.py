@@ -230,3 +230,23 @@ def test_to_sklearn_refuses_a_new_activation(digits):
     clf = _fit(fastmlp.MLPClassifier((8,), activation="silu", max_iter=3), X, y)
     with pytest.raises(InvalidParameterError, match="'activation' parameter"):
         clf.to_sklearn()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", EXTRA_HIDDEN)
+def test_onnx_export(digits, activation, dtype):
+    pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from skl2onnx import to_onnx
+
+    import fastmlp.onnx  # noqa: F401  (registers the converters)
+
+    X, y = digits
+    X = X.astype(dtype)
+    reg = _fit(fastmlp.MLPRegressor(hidden_layer_sizes=(12, 6), activation=activation,
+                                    max_iter=20, random_state=0), X, y.astype(float))
+    onx = to_onnx(reg, X[:1])
+    sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: X})[0].ravel()
+    np.testing.assert_allclose(got, reg.predict(X), rtol=1e-5 if dtype == np.float32 else 1e-10,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
