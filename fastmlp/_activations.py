@@ -312,13 +312,16 @@ def _elu(z):
     return z if z > 0 else _expm1_neg(min(z, 0.0))
 
 
+# In float64 for float32 layers too, as bias_activate_keeping computes them.
 @jit(inline="always")
 def _silu(z):
+    z = float(z)
     return z * _gate(z, SILU)[0]
 
 
 @jit(inline="always")
 def _gelu(z):
+    z = float(z)
     return z * _gate(z, GELU)[0]
 
 
@@ -381,7 +384,9 @@ def _bias_activate_keeping_loop(Z, b, kind, S):
     n, k = Z.shape
     for i in range(n):
         for j in range(k):
-            z = Z[i, j] + b[j]
+            # The gate in float64 for float32 layers too: mixed float32 and
+            # float64 steps converted back and forth (5.5 against 3.6 ns).
+            z = float(Z[i, j] + b[j])
             s, ds = _gate(z, kind)
             Z[i, j] = z * s
             S[i, j] = s + z * ds
