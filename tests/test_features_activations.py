@@ -31,7 +31,7 @@ from fastmlp._activations import (
     derivative,
     keeps_slope,
 )
-from test_kernels import OUTPUTS, _Net, _targets
+from test_kernels import OUTPUTS, _Net, _targets, check_network_gradient
 
 NEW_KINDS = [LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS]
 # The arguments: ordinary values, both tails (where exp overflows or
@@ -148,23 +148,7 @@ def test_network_gradient_matches_finite_differences(hidden, out, loss_kind, wit
     X = rng.randn(n, 4)
     Y = _targets(loss_kind, rng, n, k)
     sw = rng.rand(n) + 0.5 if with_sw else None
-    alpha = 0.1
-    loss = net.loss_grad(X, Y, sw, hidden, out, loss_kind, alpha)
-    grad = net.grad.copy()
-    scale = naive.gradient_scale(loss_kind, k)
-
-    def ref(theta, data_scale=scale):
-        coefs, icpts = net.unpack(theta)
-        return naive.mlp_loss(X, Y, sw, coefs, icpts, hidden, out, loss_kind, alpha, data_scale)
-
-    np.testing.assert_allclose(loss, ref(net.theta, 1.0), rtol=1e-12)
-    h = 1e-6
-    numeric = np.empty_like(net.theta)
-    for i in range(net.theta.size):
-        e = np.zeros_like(net.theta)
-        e[i] = h
-        numeric[i] = (ref(net.theta + e) - ref(net.theta - e)) / (2 * h)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, 0.1)
 
 
 @pytest.fixture(scope="module")

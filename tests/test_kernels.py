@@ -380,11 +380,15 @@ def test_gradient_matches_finite_differences(hidden, out, loss_kind, with_sw):
     X = rng.randn(n, 4)
     Y = _targets(loss_kind, rng, n, k)
     sw = rng.rand(n) + 0.5 if with_sw else None
-    alpha = 0.1
+    check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, 0.1)
+
+
+def check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, alpha):
+    """The compiled loss and gradient of ``net`` against NumPy and central differences."""
     loss = net.loss_grad(X, Y, sw, hidden, out, loss_kind, alpha)
     grad = net.grad.copy()
 
-    scale = naive.gradient_scale(loss_kind, k)
+    scale = naive.gradient_scale(loss_kind, Y.shape[1])
 
     def ref(theta, data_scale=scale):
         coefs, icpts = net.unpack(theta)
