@@ -48,8 +48,10 @@ def jit(*args, **kwargs):
 def pjit(*args, **kwargs):
     """:func:`jit` with ``parallel=True``, for kernels whose loops use ``prange``.
 
-    Only kernels that call no BLAS use it (the RBM's): a parallel region and
-    a multithreaded BLAS call back to back would fight for the same two cores.
+    Only :func:`fastmlp._parallel.run_parts` uses it: every parallel region of
+    the kernels is that one thin loop over a per-part kernel, so Numba's
+    parfor passes run on a loop of one call and the per-part kernel's code is
+    compiled once, not again inside each region.
     """
     if args and callable(args[0]) and len(args) == 1:
         return jit(args[0], parallel=True, **kwargs)

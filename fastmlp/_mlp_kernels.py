@@ -24,7 +24,6 @@ Storage conventions shared by every kernel here:
 """
 
 import numpy as np
-from numba import prange
 
 from ._activations import (
     affine,
@@ -37,9 +36,10 @@ from ._activations import (
     csr_transpose_dot,
     keeps_slope,
 )
-from ._config import LAYER, cast_like, jit, pjit
+from ._config import LAYER, NO, cast_like, jit
 from ._losses import loss_value, output_delta
-from ._optimizers import N_HYPER, NO, NO_STEP, YES, apply_step, begin_step, finished
+from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
+from ._parallel import Kernel, run_parts
 
 
 @jit
@@ -275,7 +275,28 @@ def loss_grad(
     return loss + 0.5 * alpha * squares / sw_sum
 
 
-@pjit
+@jit
+def _loss_grad_part(
+    q, n_parts, X, data, indices, indptr, rows, Y, sw, has_sw,
+    theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha, part,
+):
+    """Block ``q`` of :func:`split_loss_grad`: its raw gradient sums into ``G[q]``."""
+    n = Y.shape[0]
+    r0 = q * n // n_parts
+    r1 = (q + 1) * n // n_parts
+    Xq = X[r0:r1] if data is None else X
+    swq = sw[r0:r1] if has_sw else sw
+    part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
+        Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
+        G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
+        NO, alpha, NO_STEP, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
+    )
+
+
+_LOSS_GRAD_PART = Kernel(_loss_grad_part)
+
+
+@jit
 def split_loss_grad(
     X, data, indices, indptr, rows, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha, part,
@@ -284,7 +305,8 @@ def split_loss_grad(
 
     Block ``q`` (rows ``q * n // len(G)`` to ``(q + 1) * n // len(G)``) is
     forwarded and back-propagated in ``acts[q]``, ``deltas[q]`` and ``G[q]``
-    with single-threaded BLAS, one block a thread; the blocks' sums are then
+    with single-threaded BLAS, one block a thread
+    (:func:`fastmlp._parallel.run_parts`); the blocks' sums are then
     added up in order and finished into ``G[0]``. The blocks are fixed by
     ``G``'s first axis, not by the threads that run them, so the result is
     the same on one thread or several (L-BFGS, where every evaluation is a
@@ -293,21 +315,10 @@ def split_loss_grad(
     Dense ``X`` is read where it is (no gathered copy); CSR input reads rows
     ``rows`` (``arange(n)``). ``part`` is scratch of ``len(G)`` x 3.
     """
-    n = Y.shape[0]
     n_parts = G.shape[0]
-    finish = False
-    for q in prange(n_parts):
-        # np.intp: see parallel_epoch.
-        p = np.intp(q)
-        r0 = p * n // n_parts
-        r1 = (p + 1) * n // n_parts
-        Xq = X[r0:r1] if data is None else X
-        swq = sw[r0:r1] if has_sw else sw
-        part[p, _LOSS], part[p, _SW_SUM], part[p, _SQUARES] = batch_gradient(
-            Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
-            G[p], coef_ptr, icpt_ptr, units, acts[p], deltas[p], hidden, out, loss_kind,
-            finish, alpha, NO_STEP, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
-        )
+    run_parts(n_parts, _LOSS_GRAD_PART,
+              (n_parts, X, data, indices, indptr, rows, Y, sw, has_sw, theta, G, coef_ptr,
+               icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha, part))
     sw_sum = 0.0
     for q in range(n_parts):
         sw_sum += part[q, _SW_SUM]
@@ -395,6 +406,9 @@ def _row_part(
         )
 
 
+_ROW_PART = Kernel(_row_part)
+
+
 @jit
 def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
                 solver, state1, state2, hyper, lr_t, part):
@@ -404,6 +418,9 @@ def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
     stop = (q + 1) * size // n_threads
     part[q, _SQUARES] = finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver,
                                     state1, state2, hyper, lr_t, start, stop)
+
+
+_PARAM_PART = Kernel(_param_part)
 
 
 @jit
@@ -460,7 +477,7 @@ def stochastic_epoch(
     return accumulated, t
 
 
-@pjit
+@jit
 def parallel_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
@@ -486,23 +503,19 @@ def parallel_epoch(
     for start in range(0, n_samples, batch_size):
         rows = order[start : min(start + batch_size, n_samples)]
         n_parts = min(n_threads, rows.shape[0])
-        for q in prange(n_parts):
-            # np.intp: Numba types a prange index int64 when it types this
-            # function and uint64 in the threads' code, which compiled each
-            # callee twice (1.6 s of a cold first fit).
-            _row_part(np.intp(q), n_parts, rows, X, data, indices, indptr, Y, sw, has_sw,
-                      theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb,
-                      swb, acts, deltas, part, upto, False, alpha, NO_STEP, state1, state2,
-                      hyper, 0.0)
+        run_parts(n_parts, _ROW_PART,
+                  (n_parts, rows, X, data, indices, indptr, Y, sw, has_sw, theta, G,
+                   coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb, acts,
+                   deltas, part, upto, NO, alpha, NO_STEP, state1, state2, hyper, 0.0))
         if upto < BACKWARD:
             continue
         sw_sum = 0.0
         for q in range(n_parts):
             sw_sum += part[q, _SW_SUM]
         t, lr_t = begin_step(step, hyper, t)
-        for q in prange(n_threads):
-            _param_part(np.intp(q), n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
-                        step, state1, state2, hyper, lr_t, part)
+        run_parts(n_threads, _PARAM_PART,
+                  (n_threads, G, n_parts, theta, n_weights, alpha, sw_sum, step, state1,
+                   state2, hyper, lr_t, part))
         accumulated += _batch_loss(part, n_parts, n_threads, alpha) * rows.shape[0]
     return accumulated, t
 
@@ -616,7 +629,28 @@ def predict(
     return True
 
 
-@pjit
+@jit
+def _predict_part(
+    q, n_slots, X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr, units,
+    acts, ZT, rows, hidden, out, result, check_finite, ok,
+):
+    """Slot ``q`` of :func:`parallel_predict`: its blocks, in its own scratch."""
+    n_total = _n_input_rows(X, indptr, data)
+    block = _block_rows(acts[0], units)
+    ok[q] = True
+    for b in range(first + q, stop, n_slots):
+        start = b * block
+        if not _predict_rows(X, data, indices, indptr, start, min(start + block, n_total),
+                             theta, coef_ptr, icpt_ptr, units, acts[q], ZT[q], rows[q],
+                             hidden, out, result, check_finite):
+            ok[q] = False
+            break
+
+
+_PREDICT_PART = Kernel(_predict_part)
+
+
+@jit
 def parallel_predict(
     X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr, units, acts, ZT, rows,
     hidden, out, result, check_finite, ok,
@@ -630,18 +664,7 @@ def parallel_predict(
     result is the same on any number of threads. ``ok[q]`` becomes False
     where :func:`predict` would have returned False.
     """
-    n_total = _n_input_rows(X, indptr, data)
     n_slots = acts.shape[0]
-    block = _block_rows(acts[0], units)
-    for q in prange(n_slots):
-        # np.intp: see parallel_epoch.
-        p = np.intp(q)
-        ok[p] = True
-        for b in range(first + p, stop, n_slots):
-            start = b * block
-            if not _predict_rows(X, data, indices, indptr, start,
-                                 min(start + block, n_total), theta, coef_ptr, icpt_ptr,
-                                 units, acts[p], ZT[p], rows[p], hidden, out, result,
-                                 check_finite):
-                ok[p] = False
-                break
+    run_parts(n_slots, _PREDICT_PART,
+              (n_slots, X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr,
+               units, acts, ZT, rows, hidden, out, result, check_finite, ok))

@@ -19,11 +19,11 @@ None: a dense fit compiles no CSR code.
 import math
 
 import numpy as np
-from numba import prange
 
 from ._activations import LOGISTIC, _logistic, affine
-from ._config import NO, YES, cast_like, jit, pjit
+from ._config import NO, YES, cast_like, jit
 from ._mt19937 import fill_uniform
+from ._parallel import Kernel, run_parts
 
 
 # Chains of at least this many rows take their visible means from BLAS
@@ -374,7 +374,51 @@ def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc):
     _sample_chain(Hneg, U, k, offset + h0, Hs[:, h0:h1])
 
 
-@pjit
+@jit
+def _feature_part(f, n_features, V, data, indices, indptr, rows, Wt, b, Hs, U, P, S, n, d,
+                  n_rows, one, step, ptr, idx, val, cptr, cidx, cval, blas):
+    """Block ``f`` of features of :func:`cd_means` (its first parallel part)."""
+    j0, j1, Pf = _feature_block(P, f, n_features)
+    w = j1 - j0
+    W = Wt[j0:j1]
+    _list_rows(V, data, indices, indptr, rows, j0, j1, ptr[f], idx[f], val[f])
+    if blas is not None:
+        affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
+    else:
+        _visible_block(Hs, W, b[j0:j1], Pf)
+    _sample_rows(Pf, U, d, j0, n, ptr[f], idx[f], val[f])
+    # Hidden sums: every entry positive (its column is below d).
+    _combine_rows(ptr[f], idx[f], val[f], d, one, W, S[f, :n_rows], NO)
+    _list_columns(ptr[f], idx[f], val[f], n_rows, w, cptr[f], cidx[f], cval[f])
+    _visible_bias_step(b[j0:j1], step, cptr[f], cidx[f], cval[f], n)
+
+
+_FEATURE_PART = Kernel(_feature_part)
+
+
+@jit
+def _hidden_part(t, nb, k, S, c, HH, n, hidden_step, U, offset, Hs, sums):
+    """Block ``t`` of ``nb`` of the hidden units of :func:`cd_means` (its second part)."""
+    _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, hidden_step, U, offset, Hs,
+                  sums[t])
+
+
+_HIDDEN_PART = Kernel(_hidden_part)
+
+
+@jit
+def _weights_part(f, n_features, HH, n, Wt, step, cptr, cidx, cval):
+    """Block ``f`` of the rows of ``Wt`` of :func:`cd_weights`."""
+    d = Wt.shape[0]
+    j0 = f * d // n_features
+    j1 = (f + 1) * d // n_features
+    _combine_rows(cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1], YES)
+
+
+_WEIGHTS_PART = Kernel(_weights_part)
+
+
+@jit
 def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks, step, sums,
              lists, blas):
     """The means, samples and bias steps of one PCD step, on the threads.
@@ -423,29 +467,14 @@ def cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, P, S, HH, n_blocks
     one = cast_like(1.0, Wt)
     hidden_step = cast_like(step, Wt)
     n_features = S.shape[0]
-    for f in prange(n_features):
-        # np.intp: the prange index is uint64 in the threads' code, which
-        # compiled _feature_block a second time.
-        j0, j1, Pf = _feature_block(P, np.intp(f), n_features)
-        w = j1 - j0
-        W = Wt[j0:j1]
-        _list_rows(V, data, indices, indptr, rows, j0, j1, ptr[f], idx[f], val[f])
-        if blas is not None:
-            affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
-        else:
-            _visible_block(Hs, W, b[j0:j1], Pf)
-        _sample_rows(Pf, U, d, j0, n, ptr[f], idx[f], val[f])
-        # Hidden sums: every entry positive (its column is below d).
-        _combine_rows(ptr[f], idx[f], val[f], d, one, W, S[f, :n_rows], NO)
-        _list_columns(ptr[f], idx[f], val[f], n_rows, w, cptr[f], cidx[f], cval[f])
-        _visible_bias_step(b[j0:j1], step, cptr[f], cidx[f], cval[f], n)
+    run_parts(n_features, _FEATURE_PART,
+              (n_features, V, data, indices, indptr, rows, Wt, b, Hs, U, P, S, n, d, n_rows,
+               one, step, ptr, idx, val, cptr, cidx, cval, blas))
     nb = max(1, min(n_blocks, k))
-    for t in prange(nb):
-        _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, hidden_step, U, m * d, Hs,
-                      sums[t])
+    run_parts(nb, _HIDDEN_PART, (nb, k, S, c, HH, n, hidden_step, U, m * d, Hs, sums))
 
 
-@pjit
+@jit
 def cd_weights(HH, n, Wt, step, lists):
     """``Wt += step * (Vpos.T @ HH[:n] - Vneg.T @ HH[n:])`` from :func:`cd_means`'s column lists.
 
@@ -453,12 +482,8 @@ def cd_weights(HH, n, Wt, step, lists):
     ``Wt``, on the thread that made them in :func:`cd_means`.
     """
     cptr, cidx, cval = lists[3:]
-    d = Wt.shape[0]
     n_features = cptr.shape[0]
-    for f in prange(n_features):
-        j0 = f * d // n_features
-        j1 = (f + 1) * d // n_features
-        _combine_rows(cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1], YES)
+    run_parts(n_features, _WEIGHTS_PART, (n_features, HH, n, Wt, step, cptr, cidx, cval))
 
 
 @jit

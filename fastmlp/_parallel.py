@@ -1,0 +1,191 @@
+"""The one parallel region of the MLP kernels: run a per-thread kernel on parts 0 .. n - 1.
+
+:func:`run_parts` is a thin ``prange`` over a call of an ordinary compiled
+kernel, ``kernel(q, *args)`` for every part ``q``. The kernel is called
+through its address, not linked into the parallel region: Numba links every
+callee's machine code into each caller and optimises and compiles it again
+there, and a parallel region is three callers deep (the parfor body, its
+gufunc wrapper and the parallel launcher) on top of the function holding
+the loop. With the kernel linked, a cold first fit compiled the whole
+forward/backward tree of the epoch five times (about 8 s of LLVM of a
+34 s CPU cold fit); called by address, it is compiled once, in the kernel's
+own library, and each parallel region holds only the loop.
+
+The address of ``kernel`` compiled for ``(intp, *types of args)`` is looked
+up once per process and call site (:func:`_jit_address`, with the GIL) and
+kept in a global of the compiled code; compiled code cached by Numba keeps
+the lookup, not an address, so a cached region works in a new process.
+Both the lookup and the call are typed from the same ``args`` in the same
+function, so the pointer always has the signature it is called with.
+"""
+
+import importlib
+import threading
+import zlib
+
+import llvmlite.ir as llvmir
+import numpy as np
+from numba import prange, types
+from numba.core import cgutils
+from numba.core.imputils import lower_constant
+from numba.extending import intrinsic, models, register_model, typeof_impl
+
+from ._config import pjit
+
+_addresses = {}
+_lock = threading.Lock()
+
+
+class Kernel:
+    """A compiled per-part function, named for :func:`run_parts` by module and qualified name.
+
+    A Numba dispatcher passed as a value is compiled code's address of the
+    Python object, which Numba cannot cache; this reference is a type only.
+    """
+
+    def __init__(self, dispatcher):
+        self.module = dispatcher.py_func.__module__
+        self.qualname = dispatcher.py_func.__qualname__
+        self.dispatcher = dispatcher
+
+    def __repr__(self):
+        return "Kernel(%s.%s)" % (self.module, self.qualname)
+
+
+class KernelType(types.Dummy):
+    def __init__(self, module, qualname):
+        self.module, self.qualname = module, qualname
+        super().__init__(name="Kernel(%s.%s)" % (module, qualname))
+
+
+@typeof_impl.register(Kernel)
+def _typeof_kernel(val, c):
+    return KernelType(val.module, val.qualname)
+
+
+register_model(KernelType)(models.OpaqueModel)
+
+
+@lower_constant(KernelType)
+def _lower_kernel(context, builder, ty, pyval):
+    return context.get_dummy_value()
+
+
+def _dispatcher(module, qualname):
+    disp = importlib.import_module(module)
+    for name in qualname.split("."):
+        disp = getattr(disp, name)
+    return disp
+
+
+def _jit_address(module, qualname, sig):
+    """Address of the Numba-ABI entry of ``module.qualname`` compiled for ``sig``.
+
+    Compiles the kernel (or loads it from the cache) if this process has
+    not yet. Called from compiled code, with the GIL held.
+    """
+    key = (module, qualname, sig)
+    addr = _addresses.get(key)
+    if addr is None:
+        with _lock:
+            disp = _dispatcher(module, qualname)
+            disp.compile(sig)
+            cres = disp.overloads[sig]
+            addr = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+            _addresses[key] = addr
+    return addr
+
+
+def _signature(args):
+    return (types.intp,) + tuple(args.types)
+
+
+@intrinsic
+def _kernel_address(typingctx, kernel, args):
+    """The address of ``kernel`` compiled for ``(intp, *args)``, an ``intp``.
+
+    Typing compiles the kernel, so that its errors show where the region is
+    compiled, and checks that it returns nothing.
+    """
+    if not isinstance(kernel, KernelType) or not isinstance(args, types.BaseTuple):
+        return None
+    module, qualname = kernel.module, kernel.qualname
+    disp = _dispatcher(module, qualname)
+    sig = _signature(args)
+    template, *_ = disp.get_call_template(sig, {})
+    if disp.overloads[sig].signature.return_type != types.none:
+        raise TypeError("a per-part kernel returns nothing (%s)" % qualname)
+
+    def codegen(context, builder, signature, llargs):
+        intp = context.get_value_type(types.intp)
+        # One slot per region and kernel signature, zero in a new process.
+        name = "fastmlp.kernel_address.%s.%s.%08x" % (
+            module, qualname, zlib.crc32(str(sig).encode()))
+        try:
+            slot = builder.module.get_global(name)
+        except KeyError:
+            slot = cgutils.add_global_variable(builder.module, intp, name)
+            slot.linkage = "internal"
+            slot.initializer = llvmir.Constant(intp, 0)
+        cached = builder.load(slot)
+        with builder.if_then(cgutils.is_null(builder, cached), likely=False):
+            pyapi = context.get_python_api(builder)
+            gil = pyapi.gil_ensure()
+            mod = pyapi.import_module(context.insert_const_string(builder.module, __name__))
+            fn = pyapi.object_getattr_string(mod, "_jit_address")
+            pyapi.decref(mod)
+            args_obj = [pyapi.unserialize(pyapi.serialize_object(v))
+                        for v in (module, qualname, sig)]
+            addr = pyapi.call_function_objargs(fn, args_obj)
+            pyapi.decref(fn)
+            for v in args_obj:
+                pyapi.decref(v)
+            # A failed lookup (it cannot fail once typing compiled the
+            # kernel) leaves 0, which the caller checks.
+            with builder.if_else(cgutils.is_null(builder, addr)) as (failed, found):
+                with failed:
+                    pyapi.err_clear()
+                with found:
+                    builder.store(pyapi.long_as_longlong(addr), slot)
+                    pyapi.decref(addr)
+            pyapi.gil_release(gil)
+        return builder.load(slot)
+
+    return types.intp(kernel, args), codegen
+
+
+@intrinsic
+def _call_address(typingctx, addr, q, args):
+    """``kernel(q, *args)`` for the kernel at ``addr`` (from :func:`_kernel_address`)."""
+    if not isinstance(args, types.BaseTuple):
+        return None
+    sig = _signature(args)
+
+    def codegen(context, builder, signature, llargs):
+        fnaddr, qv, tup = llargs
+        qv = context.cast(builder, qv, signature.args[1], types.intp)
+        values = [qv] + [builder.extract_value(tup, i) for i in range(len(args.types))]
+        fnty = context.call_conv.get_function_type(types.none, sig)
+        ptr = builder.inttoptr(fnaddr, fnty.as_pointer())
+        status, _ = context.call_conv.call_function(builder, ptr, types.none, sig, values)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    return types.none(addr, q, args), codegen
+
+
+@pjit
+def run_parts(n_parts, kernel, args):
+    """``kernel(q, *args)`` for ``q`` in ``range(n_parts)``, on Numba's threads.
+
+    ``kernel`` is a :class:`Kernel`, a compiled function returning nothing; each part works in
+    its own slice of the arrays in ``args`` (the parts run at once). With
+    one Numba thread the parts run one after the other, in order.
+    """
+    addr = _kernel_address(kernel, args)
+    if addr == 0:
+        raise RuntimeError("fastmlp: a compiled kernel could not be found")
+    for q in prange(n_parts):
+        # np.intp: the prange index is uint64 in the threads' code.
+        _call_address(addr, np.intp(q), args)

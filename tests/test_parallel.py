@@ -1,0 +1,76 @@
+"""fastmlp._parallel.run_parts: the one parallel region, calling its kernel by address."""
+
+import warnings
+
+import numba
+import numpy as np
+import pytest
+
+from fastmlp._config import jit
+from fastmlp._parallel import Kernel, run_parts
+from fastmlp._threads import numba_threads
+
+
+@jit
+def _fill(q, n_parts, out, scale, extra):
+    # Part q writes its rows of out, so parts never share an element.
+    n = out.shape[0]
+    for i in range(q * n // n_parts, (q + 1) * n // n_parts):
+        out[i] = scale * i + q
+        if extra is not None:
+            out[i] += extra[0]
+
+
+_FILL = Kernel(_fill)
+
+
+@jit
+def _driver(n_parts, out, scale, extra):
+    # Called from compiled code, as the epoch kernels call it.
+    run_parts(n_parts, _FILL, (n_parts, out, scale, extra))
+
+
+def _expected(n, n_parts, scale, extra):
+    out = np.empty(n)
+    for q in range(n_parts):
+        for i in range(q * n // n_parts, (q + 1) * n // n_parts):
+            out[i] = scale * i + q + (0.0 if extra is None else extra[0])
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("extra", [None, np.array([0.25])])
+@pytest.mark.parametrize("n_parts", [1, 2, 5])
+def test_every_part_runs_once_with_its_own_arguments(threads, extra, n_parts):
+    out = np.full(11, np.nan)
+    with numba_threads(threads):
+        _driver(n_parts, out, 2.0, extra)
+    np.testing.assert_array_equal(out, _expected(11, n_parts, 2.0, extra))
+
+
+def test_another_signature_gets_its_own_kernel():
+    """float32 output and an int scale compile the kernel again, at the right address."""
+    out64 = np.zeros(6)
+    out32 = np.zeros(6, dtype=np.float32)
+    _driver(3, out64, 1.5, None)
+    _driver(3, out32, 2, None)
+    np.testing.assert_array_equal(out64, _expected(6, 3, 1.5, None))
+    np.testing.assert_array_equal(out32, _expected(6, 3, 2, None).astype(np.float32))
+
+
+def test_regions_are_cacheable():
+    """No dynamic globals: a Kernel is a type, not the address of a Python object."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", numba.NumbaWarning)
+        _driver(2, np.zeros(4, dtype=np.float32), 1.0, np.array([1.0]))
+
+
+@jit
+def _returns(q, out):
+    out[q] = q
+    return q
+
+
+def test_a_kernel_that_returns_a_value_is_refused():
+    with pytest.raises(TypeError, match="returns nothing"):
+        run_parts(2, Kernel(_returns), (np.zeros(2),))
