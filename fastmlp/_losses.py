@@ -9,8 +9,10 @@ scikit-learn's (absolute error, Huber; identity output) send back
 ``sign(P - Y)`` and ``clip(P - Y, -delta, delta)``; :func:`output_delta`
 computes every one.
 
-A kernel names its loss by a code, or by ``(code, huber_delta)`` (what the
-estimators pass, see :func:`loss_spec`), and passes it through unchanged.
+A kernel names its loss by a code, or by the float64 array ``[code,
+huber_delta]`` (what the estimators pass, see :func:`loss_spec`), and passes
+it through unchanged. An array, not a tuple: a parallel region's arguments
+must be arrays or scalars.
 """
 
 import math
@@ -39,21 +41,26 @@ LOSS_CODES = {
 }
 
 
+def loss_parameters(code, huber_delta=0.0):
+    """The ``[code, huber_delta]`` array the estimators pass the kernels as their loss."""
+    return np.array([code, huber_delta], dtype=np.float64)
+
+
 def loss_spec(loss):
-    """``(code, huber_delta)`` of a loss given as a code or as such a pair.
+    """``(code, huber_delta)`` of a loss given as a code, a pair or a :func:`loss_parameters` array.
 
     Usable inside kernels: a bare code (the kernel tests pass them) has no
     Huber threshold, and 0.0 stands in for it.
     """
-    if isinstance(loss, tuple):
+    if isinstance(loss, (tuple, np.ndarray)):
         return int(loss[0]), float(loss[1])
     return int(loss), 0.0
 
 
 @numba.extending.overload(loss_spec)
 def _loss_spec_overload(loss):
-    if isinstance(loss, numba.types.BaseTuple):
-        return lambda loss: (loss[0], float(loss[1]))
+    if isinstance(loss, (numba.types.BaseTuple, numba.types.Array)):
+        return lambda loss: (np.intp(loss[0]), float(loss[1]))
     return lambda loss: (loss, 0.0)
 
 
@@ -68,7 +75,7 @@ def loss_value(P, Y, sw, has_sw, kind):
     Huber's loss of a residual ``r`` is HuberRegressor's ``H(r)`` (``r^2``
     for ``|r| <= delta``, ``2 delta |r| - delta^2`` beyond) times the 1/2 of
     squared error, so that it equals squared error wherever no residual
-    exceeds ``delta``. ``kind`` is a code or ``(code, delta)``.
+    exceeds ``delta``. ``kind`` is a code, ``(code, delta)`` or ``[code, delta]``.
 
     Returns a float64 accumulated in float64.
     """

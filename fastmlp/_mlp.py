@@ -47,7 +47,7 @@ from sklearn.utils.validation import (
 from . import _mlp_kernels as K
 from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
-from ._losses import LOSS_CODES, loss_value
+from ._losses import LOSS_CODES, loss_parameters, loss_value
 from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
     ADAM,
@@ -498,8 +498,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         return (
             ACTIVATION_CODES[self.activation],
             ACTIVATION_CODES[self.out_activation_],
-            # (code, Huber threshold): see fastmlp._losses.loss_spec.
-            (LOSS_CODES[loss], float(getattr(self, "huber_delta", 0.0))),
+            # [code, Huber threshold]: see fastmlp._losses.loss_spec.
+            loss_parameters(LOSS_CODES[loss], float(getattr(self, "huber_delta", 0.0))),
         )
 
     def _fit_lbfgs(self, X, Y, sample_weight, tasks=None):
