@@ -47,7 +47,7 @@ def loss_parameters(code, huber_delta=0.0):
 
 
 def loss_spec(loss):
-    """``(code, huber_delta)`` of a loss given as a code, a pair or a :func:`loss_parameters` array.
+    """``(code, huber_delta)`` of a loss: a code, a pair or a :func:`loss_parameters` array.
 
     Usable inside kernels: a bare code (the kernel tests pass them) has no
     Huber threshold, and 0.0 stands in for it.
