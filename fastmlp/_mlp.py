@@ -32,14 +32,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from . import _mlp_kernels as K
-from ._activations import ACTIVATION_CODES
-from ._losses import LOSS_CODES
+from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
+from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
+from ._losses import LOSS_CODES, loss_parameters, loss_value
 from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
     ADAM,
@@ -103,7 +105,8 @@ class _Input:
             self.n = self.X.shape[0]
 
 
-class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCMeta):
+class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEstimator,
+                               metaclass=ABCMeta):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`.
 
     Warning: this class should not be used directly; use the derived classes.
@@ -114,7 +117,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions(set(SKLEARN_HIDDEN + EXTRA_HIDDEN))],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -252,7 +255,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         return theta
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: object.__getstate__ returns the instance's own __dict__, and
+        # popping from it took _theta off the live estimator (copy.copy, as
+        # scikit-learn's callbacks make, or pickling it mid-fit).
+        state = dict(super().__getstate__())
         # coefs_/intercepts_ pickle as separate arrays; the flat vector is
         # rebuilt from them on load, so it is not stored twice.
         state.pop("_theta", None)
@@ -300,23 +306,33 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, incremental=False):
-        """Fit, leaving the estimator exactly as it was if anything raises."""
-        return self._all_or_nothing(self._fit_unsafe, X, y, sample_weight, incremental)
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
+        """Fit, leaving the estimator exactly as it was if anything raises.
+
+        ``validation`` is ``(X_val, y_val, sample_weight_val)`` as given to
+        :meth:`fit`, or None.
+        """
+        return self._all_or_nothing(self._fit_unsafe, X, y, sample_weight, incremental,
+                                    validation)
 
     def _all_or_nothing(self, fit, *args):
         """``fit(*args)``, the estimator restored as it was if that raises."""
-        saved = copy.deepcopy(self.__dict__)
+        # The callbacks and their contexts (sklearn.callback) are shared with
+        # the caller, not state of the model: kept as they are.
+        saved = {k: v if k in CALLBACK_ATTRIBUTES else copy.deepcopy(v)
+                 for k, v in self.__dict__.items()}
         try:
             return fit(*args)
         except BaseException:
@@ -324,7 +340,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             self.__dict__.update(saved)
             raise
 
-    def _fit_unsafe(self, X, y, sample_weight, incremental):
+    def _fit_unsafe(self, X, y, sample_weight, incremental, validation=None):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -337,12 +353,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             not self.warm_start and not incremental
         )
 
+        y_given = y
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        sample_weight = self._weigh_classes(y, sample_weight, incremental, X.dtype)
         if getattr(self, "loss", None) == "poisson" and np.any(y < 0):
             raise ValueError(
                 "Some value(s) of y are negative which is not allowed for "
@@ -367,12 +385,85 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         # and optimizer state, as scikit-learn's do; the input is cast to it
         # (exactly, for float32 input to a float64 model).
         Y = np.ascontiguousarray(y, dtype=self._theta.dtype)
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, sample_weight, incremental)
+        if validation is not None:
+            validation = self._validation_set(*validation, self._theta.dtype)
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        # One callback task an epoch, or an L-BFGS iteration (and one left
+        # over at its end, as scikit-learn's LogisticRegression reports it).
+        tasks = FitTasks(self, X, y_given, sample_weight,
+                         (1 if incremental else self.max_iter) + (0 if stochastic else 1),
+                         "epoch" if stochastic else "lbfgs-iter")
+        if stochastic:
+            self._fit_stochastic(X, Y, sample_weight, incremental, validation, tasks)
         else:
-            self._fit_lbfgs(X, Y, sample_weight)
+            self._fit_lbfgs(X, Y, sample_weight, tasks)
+        tasks.close()
         self._check_finite_weights()
         return self
+
+    def _callback_snapshot(self):
+        """Copies of the fitted parameters, for a callback's ``fitted_estimator``.
+
+        ``coefs_`` are views of the flat vector that training keeps
+        changing; the shallow copy scikit-learn makes of the estimator, with
+        these set, repacks a vector of its own when it first predicts.
+        """
+        return {"coefs_": [c.copy() for c in self.coefs_],
+                "intercepts_": [b.copy() for b in self.intercepts_], "_theta": None}
+
+    def _weigh_classes(self, Y, sample_weight, incremental, dtype):
+        """``sample_weight`` with the class weights multiplied in (classifiers only)."""
+        return sample_weight
+
+    def _check_validation_request(self, X_val, y_val, sample_weight_val):
+        """Errors for a validation set :meth:`fit` cannot use (HistGradientBoosting's)."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is provided, but X_val and y_val were "
+                                 "not provided.")
+            return None
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "X_val and y_val are passed to fit, but solver=%r does not stop early; "
+                "an explicit validation set needs solver='sgd' or 'adam' and "
+                "early_stopping=True." % self.solver)
+        if not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are passed to fit while at the same time early_stopping "
+                "is False. When passing X_val and y_val to fit, early_stopping should be "
+                "set to True.")
+        return X_val, y_val, sample_weight_val
+
+    def _validation_set(self, X_val, y_val, sample_weight_val, dtype):
+        """``(X_val, Y_val, y_val, sample_weight_val)`` validated like the training data.
+
+        ``Y_val`` is the network's target (``dtype``), ``y_val`` what the
+        score compares predictions with; the class weights multiply
+        ``sample_weight_val`` as they multiply ``sample_weight``.
+        """
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        y_val = self._validation_targets(y_val)
+        check_consistent_length(X_val, y_val)
+        if sample_weight_val is not None:
+            sample_weight_val = check_sample_weight(sample_weight_val, X_val, X_val.dtype)
+        Y_val = self._network_targets(y_val)
+        if Y_val.ndim == 1:
+            Y_val = Y_val.reshape((-1, 1))
+        if Y_val.shape[1] != self.n_outputs_:
+            raise ValueError("y_val has %d outputs, but y has %d."
+                             % (Y_val.shape[1], self.n_outputs_))
+        if getattr(self, "loss", None) == "poisson" and np.any(Y_val < 0):
+            raise ValueError(
+                "Some value(s) of y_val are negative which is not allowed for "
+                "Poisson regression."
+            )
+        sample_weight_val = self._weigh_classes(Y_val, sample_weight_val, False, X_val.dtype)
+        return X_val, np.ascontiguousarray(Y_val, dtype=dtype), y_val, sample_weight_val
 
     def _check_finite_weights(self):
         if not np.isfinite(self._theta).all():
@@ -388,10 +479,11 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         return (
             ACTIVATION_CODES[self.activation],
             ACTIVATION_CODES[self.out_activation_],
-            LOSS_CODES[loss],
+            # [code, Huber threshold]: see fastmlp._losses.loss_spec.
+            loss_parameters(LOSS_CODES[loss], float(getattr(self, "huber_delta", 0.0))),
         )
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, sample_weight, tasks=None):
         # L-BFGS-B iterates, and compares losses in its line search, in
         # float64; the objective is evaluated in float64 too (as scikit-learn
         # does), and only the fitted parameters return to the input's dtype.
@@ -410,7 +502,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         threads = min(thread_budget(), max(1, n))
         part_rows = -(-n // threads)
         acts = np.empty((threads, part_rows * width), dtype=dtype)
-        deltas = np.empty((threads, part_rows * width), dtype=dtype)
+        deltas = np.empty((threads, part_rows * width * deltas_per_unit(hidden)), dtype=dtype)
         G = np.empty((threads, self._theta.shape[0]), dtype=dtype)
         grad = G[0]
         has_sw = sample_weight is not None
@@ -443,14 +535,24 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             return loss[0], grad.copy()
 
         with blas_for(threads):
-            self._run_lbfgs(loss_and_grad)
+            self._run_lbfgs(loss_and_grad, tasks)
 
-    def _run_lbfgs(self, loss_and_grad):
+    def _run_lbfgs(self, loss_and_grad, tasks=None):
         """Minimize ``loss_and_grad`` (float64 theta -> loss, gradient) from ``_theta``.
 
         Shared by the in-memory fit and the one over Dask blocks
         (fastmlp.dask), which differ only in where the loss is evaluated.
+        With callbacks (``tasks``, see fastmlp._callbacks), each iteration is
+        a task, and ``_theta`` follows the iterate so that they see it.
         """
+        callback = None
+        if tasks is not None and tasks.active:
+            def callback(xk):
+                self._theta[:] = xk
+                tasks.end()
+                tasks.begin()
+
+            tasks.begin()
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _LBFGS_TAKES_IPRINT:
             options["iprint"] = 1 if (self.verbose is True or self.verbose >= 1) else -1
@@ -460,6 +562,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             method="L-BFGS-B",
             jac=True,
             options=options,
+            callback=callback,
         )
         self.n_iter_ = _lbfgs_iterations(res, self.max_iter)
         self.loss_ = float(res.fun)
@@ -481,7 +584,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             "t": 0,
         }
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental, validation=None, tasks=None):
         theta = self._theta
         opt = getattr(self, "_optimizer", None)
         if (
@@ -499,7 +602,17 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         if sp.issparse(X):
             # Once, so that the epoch and the validation scores share one CSR.
             X = canonical_csr(X)
-        if early_stopping:
+        # The validation scores read rows val_rows of X_score.
+        X_score = X
+        if validation is not None:
+            # An explicit validation set: every row of X trains, none is split off
+            # (and the split draws nothing from the random state).
+            X_score, Y_val, y_val, sw_val = validation
+            if sp.issparse(X_score):
+                X_score = canonical_csr(X_score)
+            train_rows = np.arange(X.shape[0], dtype=np.intp)
+            val_rows = np.arange(X_score.shape[0], dtype=np.intp)
+        elif early_stopping:
             # Row numbers, not copies: the epoch gathers its batches from X
             # by row number anyway, and the validation rows are read a block
             # at a time (see _forward_rows).
@@ -524,7 +637,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                 y_val = y_val.ravel()
         else:
             train_rows = np.arange(X.shape[0], dtype=np.intp)
-            val_rows = y_val = sw_val = None
+            val_rows = y_val = sw_val = Y_val = None
 
         n_samples = train_rows.shape[0]
         if self.batch_size == "auto":
@@ -549,6 +662,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             try:
                 self.n_iter_ = 0
                 for it in range(self.max_iter):
+                    if tasks is not None:
+                        tasks.begin()
                     if self.shuffle:
                         _shuffle(sample_idx, self._random_state)
                     accumulated = run_epoch(sample_idx)
@@ -559,11 +674,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                     if self.verbose:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                    self._update_no_improvement_count(early_stopping, X, val_rows, y_val,
-                                                      sw_val)
+                    self._update_no_improvement_count(early_stopping, X_score, val_rows,
+                                                      y_val, sw_val, Y_val)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         hyper[LR] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
 
+                    # A callback may ask to stop after any epoch.
+                    if tasks is not None and tasks.end():
+                        break
                     if self._no_improvement_count > self.n_iter_no_change:
                         what = "Validation score" if early_stopping else "Training loss"
                         msg = (
@@ -607,8 +725,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         threads = thread_budget()
         # Each thread's buffers for its share of a batch's rows.
         rows = -(-batch_size // threads)
+        hidden, out, loss_kind = self._kernel_codes()
         acts = np.empty((threads, rows * width), dtype=dtype)
-        deltas = np.empty((threads, rows * width), dtype=dtype)
+        deltas = np.empty((threads, rows * width * deltas_per_unit(hidden)), dtype=dtype)
         G = np.empty((threads, theta.shape[0]), dtype=dtype)
         Xb = np.empty((threads, 0 if inp.sparse else rows, inp.X.shape[1]), dtype=dtype)
         Yb = np.empty((threads, rows, Y.shape[1]), dtype=dtype)
@@ -616,7 +735,6 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         sw = np.ascontiguousarray(sample_weight, dtype=dtype) if has_sw else Y[:0, 0]
         swb = np.empty((threads, rows if has_sw else 0), dtype=dtype)
         part = np.empty((threads, 3))
-        hidden, out, loss_kind = self._kernel_codes()
         alpha = float(self.alpha)
         epoch = K.parallel_epoch if threads > 1 else K.stochastic_epoch
         # The split of each batch is fixed by the buffers (``threads``
@@ -658,10 +776,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
             print(msg + " Setting learning rate to %f" % hyper[LR])
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X, val_rows, y_val, sw_val):
+    def _update_no_improvement_count(self, early_stopping, X, val_rows, y_val, sw_val,
+                                     Y_val=None):
         if early_stopping:
-            score = self._score_rows(X, val_rows, y_val, sw_val)
+            P = self._forward_rows(X, val_rows)
+            score = self._score_prediction(y_val, self._decode(P), sw_val,
+                                           self._score_function)
             self.validation_scores_.append(score)
+            self._record_validation_loss(P, Y_val, sw_val)
             if self.verbose:
                 print("Validation score: %f" % score)
             if score < self.best_validation_score_ + self.tol:
@@ -799,6 +921,20 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
                       result[start : start + chunk.shape[0]], False)
         return result
 
+    def _record_validation_loss(self, P, Y_val, sw_val):
+        """Append the loss of the validation outputs ``P`` to ``validation_loss_curve_``.
+
+        The loss the network trains on (weighted by ``sw_val``), without the
+        L2 penalty: ``loss_curve_``'s data term, on the validation rows.
+        """
+        curve = getattr(self, "validation_loss_curve_", None)
+        if curve is None or Y_val is None:
+            return
+        has_sw = sw_val is not None
+        sw = np.ascontiguousarray(sw_val, dtype=P.dtype) if has_sw else P[:0, 0]
+        curve.append(float(loss_value(P, Y_val.astype(P.dtype, copy=False), sw, has_sw,
+                                      self._kernel_codes()[2])))
+
     def _score_rows(self, X, rows, y, sample_weight):
         """:meth:`_score` of rows ``rows`` of ``X``, which are not copied (see _forward_rows)."""
         y_pred = self._decode(self._forward_rows(X, rows))
@@ -818,7 +954,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         return score_function(y, y_pred, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -836,17 +972,36 @@ class BaseMultilayerPerceptron(SklearnConvertible, BaseEstimator, metaclass=ABCM
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
+        X_val : {ndarray, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set for early stopping (``early_stopping=True``,
+            solver 'sgd' or 'adam'): scored after every epoch instead of a
+            ``validation_fraction`` split off ``X``, which then trains on all
+            its rows. Not in scikit-learn's MLPs; the convention of its
+            HistGradientBoosting estimators (1.7). In a ``Pipeline``,
+            ``Pipeline(..., transform_input=["X_val"])`` transforms it as ``X``.
+
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows (times the class weights, for a
+            classifier with ``class_weight``).
+
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
+        validation = self._check_validation_request(X_val, y_val, sample_weight_val)
         if _is_dask_collection(X):
+            if validation is not None or getattr(self, "class_weight", None) is not None:
+                raise ValueError("X_val and class_weight are not supported with Dask input.")
             # Trained where the blocks live (solver="lbfgs"); see fastmlp.dask.
             from .dask._lbfgs import fit_blocks
 
             return self._all_or_nothing(fit_blocks, self, X, y, sample_weight)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         validation=validation)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -933,8 +1088,15 @@ _COMMON_PARAMS_DOC = """
         The ith element represents the number of neurons in the ith
         hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function for the hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', \
+            'gelu', 'silu', 'softplus'}, default='relu'
+        Activation function for the hidden layer. Beyond scikit-learn's four:
+        'leaky_relu', ``max(z, 0.01 z)`` (PyTorch's default slope); 'elu',
+        ``z`` for z > 0 and ``exp(z) - 1`` below; 'gelu', PyTorch's
+        ``approximate="tanh"`` form ``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715
+        z^3)))`` (not the exact erf form); 'silu' (swish), ``z sigmoid(z)``;
+        'softplus', ``log(1 + exp(z))``. A model using them has no
+        scikit-learn equivalent (:meth:`to_sklearn` raises).
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization: quasi-Newton L-BFGS-B, stochastic
@@ -1017,6 +1179,11 @@ _COMMON_ATTRS_DOC = """
     validation_scores_ : list of shape (`n_iter_`,) or None
         The score on the validation set at each iteration (early stopping).
 
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        The loss on the validation set (the ``validation_fraction`` split or
+        ``X_val``) after each epoch, without the L2 penalty; None without
+        early stopping. Not in scikit-learn's MLPs.
+
     best_validation_score_ : float or None
         The best validation score (early stopping).
 
@@ -1060,6 +1227,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     Parameters
     ----------
     {params}
+    class_weight : dict, list of dict or "balanced", default=None
+        Weights associated with classes in the form ``{{class_label: weight}}``
+        (a list of such dicts, one per output, for multilabel targets);
+        classes not listed weigh 1. "balanced" weighs each class by
+        ``n_samples / (n_classes * np.bincount(y))`` (not available in
+        ``partial_fit``). The class weight of each row multiplies its
+        ``sample_weight`` in the loss, its gradient and the early-stopping
+        score. Not in scikit-learn's MLPClassifier; None (the default)
+        trains the same model as scikit-learn's.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -1109,7 +1286,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -1136,6 +1315,46 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
         )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
+    }
+
+    def _weigh_classes(self, Y, sample_weight, incremental, dtype):
+        """``sample_weight`` times each row's class weight, as scikit-learn's classifiers weigh.
+
+        The product enters the loss, its gradient and the early-stopping
+        score exactly as a ``sample_weight`` of that value would.
+        """
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight 'balanced' is not supported by partial_fit: one batch "
+                "does not show the class frequencies. Compute the weights once, e.g. "
+                "with sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) on a large enough sample of the targets, and "
+                "pass them as a dict."
+            )
+        labels = self._label_binarizer.inverse_transform(Y)
+        weights = compute_sample_weight(self.class_weight, labels).astype(dtype, copy=False)
+        return weights if sample_weight is None else sample_weight * weights
+
+    def _validation_targets(self, y_val):
+        """``y_val`` checked as ``y`` is; its classes must be among ``classes_``."""
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        if len(np.setdiff1d(unique_labels(y_val), self.classes_, assume_unique=True)):
+            raise ValueError(
+                "`y_val` has classes not in `self.classes_`. `self.classes_` has "
+                f"{self.classes_}. 'y_val' has {unique_labels(y_val)}."
+            )
+        return y_val
+
+    def _network_targets(self, y_val):
+        return _binarize(self._label_binarizer, y_val)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1294,10 +1513,25 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+    loss : {{'squared_error', 'poisson', 'absolute_error', 'huber'}}, \
+            default='squared_error'
         The loss function to use; 'poisson' uses an exponential output and
-        requires non-negative targets.
+        requires non-negative targets. Beyond scikit-learn's MLPRegressor:
+        'absolute_error', the mean absolute error ``mean |y - p|`` (its
+        gradient ``sign(p - y)``), and 'huber', ``0.5 mean H(y - p)`` with
+        HuberRegressor's ``H(r) = r^2`` for ``|r| <= huber_delta`` and
+        ``2 huber_delta |r| - huber_delta^2`` beyond: squared error for small
+        residuals, absolute error (times ``huber_delta``) for outliers.
+        Means are over samples (weighted) and outputs.
     {params}
+    huber_delta : float, default=1.35
+        The residual beyond which 'huber' grows linearly (only with
+        ``loss='huber'``). HuberRegressor's default ``epsilon``; unlike its
+        ``epsilon`` it is in the units of ``y`` (no scale is estimated), so
+        1.35 means what it does there for targets of unit noise scale:
+        standardize ``y`` (e.g. ``TransformedTargetRegressor``) or set it to
+        about 1.35 times the noise's standard deviation.
+
     Attributes
     ----------
     {attrs}
@@ -1317,7 +1551,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -1347,7 +1582,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        huber_delta=1.35,
     ):
+        self.huber_delta = huber_delta
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -1401,6 +1638,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return y_pred
 
     _score_function = staticmethod(r2_score)
+
+    def _validation_targets(self, y_val):
+        """``y_val`` checked as ``y`` is: numeric and finite."""
+        y_val = check_array(y_val, ensure_2d=False, dtype="numeric", input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        return y_val
+
+    @staticmethod
+    def _network_targets(y_val):
+        return y_val
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

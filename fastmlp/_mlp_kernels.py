@@ -27,12 +27,14 @@ import numpy as np
 
 from ._activations import (
     affine,
+    backprop_activation,
     bias_activate,
     bias_activate_columns,
+    bias_activate_keeping,
     copy_into,
-    csr_affine,
+    csr_dot,
     csr_transpose_dot,
-    derivative,
+    keeps_slope,
 )
 from ._config import LAYER, NO, cast_like, jit
 from ._losses import loss_value, output_delta
@@ -56,10 +58,34 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first):
+def _slopes(deltas, units, n, hidden):
+    """Where a batch of ``n`` rows keeps its hidden slopes: ``deltas``' second half, or nothing.
+
+    Only gelu and silu keep them (see fastmlp._activations.keeps_slope); their
+    ``deltas`` hold ``deltas_per_unit`` = 2 entries a unit and row.
+    """
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    if keeps_slope(hidden):
+        return deltas[n * width : 2 * n * width]
+    return deltas[:0]
+
+
+@jit
+def _slope_block(slopes, units, n, layer):
+    """Layer ``layer``'s block of ``slopes`` (layout of ``acts``), or an empty one."""
+    if slopes.shape[0] == 0 or layer == units.shape[0] - 2:
+        return slopes[:0].reshape((0, 0))
+    return _block(slopes, units, n, layer)
+
+
+@jit
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes):
     """Layers ``first`` .. L - 1 of the forward pass.
 
-    Layer ``first - 1``'s output is read from ``acts``.
+    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
+    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`).
     """
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
@@ -68,27 +94,31 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first)
         b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
         A = _block(acts, units, n, layer - 1)
         Z = _block(acts, units, n, layer)
-        affine(A, W, b, Z, kind)
+        np.dot(A, W, Z)
+        bias_activate_keeping(Z, b, kind, _slope_block(slopes, units, n, layer))
 
 
 @jit
 def forward(
-    Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
+    Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+    slopes,
 ):
     """Forward pass of ``n`` rows; layer outputs land in ``acts``.
 
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
+    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
     """
     kind = out if units.shape[0] == 2 else hidden
     W = _weights(theta, coef_ptr, units, LAYER[0])
     b = theta[icpt_ptr[0] : icpt_ptr[1]]
     Z = _block(acts, units, n, LAYER[0])
     if data is not None:
-        csr_affine(data, indices, indptr, rows[:n], W, b, Z, kind)
+        csr_dot(data, indices, indptr, rows[:n], W, Z)
     else:
-        affine(Xb[:n], W, b, Z, kind)
-    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1])
+        np.dot(Xb[:n], W, Z)
+    bias_activate_keeping(Z, b, kind, _slope_block(slopes, units, n, LAYER[0]))
+    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes)
 
 
 
@@ -121,8 +151,9 @@ def batch_gradient(
     weights)``, the last 0 without ``finish``.
     """
     n_layers = units.shape[0] - 1
+    slopes = _slopes(deltas, units, n, hidden)
     forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-            acts, hidden, out)
+            acts, hidden, out, slopes)
     last = n_layers - 1
     P = _block(acts, units, n, last)
     Yn = Y[:n]
@@ -135,7 +166,7 @@ def batch_gradient(
     else:
         sw_sum = float(n)
 
-    output_delta(P, Yn, swn, has_sw, _block(deltas, units, n, last))
+    output_delta(P, Yn, swn, has_sw, _block(deltas, units, n, last), loss_kind)
     n_weights = coef_ptr[n_layers]
     squares = 0.0
     for layer in range(last, -1, -1):
@@ -147,7 +178,7 @@ def batch_gradient(
             A = _block(acts, units, n, layer - 1)
             Dp = _block(deltas, units, n, layer - 1)
             np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            derivative(A, Dp, hidden)
+            backprop_activation(A, _slope_block(slopes, units, n, layer - 1), Dp, hidden)
             np.dot(A.T, D, Gw)
         elif data is not None:
             csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
@@ -366,7 +397,7 @@ def _row_part(
         _gather(sw, rq, swb[q])
     if upto == FORWARD:
         forward(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
-                units, acts[q], hidden, out)
+                units, acts[q], hidden, out, _slopes(deltas[q], units, r1 - r0, hidden))
     if upto >= BACKWARD:
         part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
@@ -520,7 +551,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         for i in range(n):
             rows[i] = start + i
         forward(X, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-                acts, hidden, out)
+                acts, hidden, out, acts[:0])
     elif ZT.shape[0] > 0 and last > 0:
         # The hidden layer's output stays transposed; the next product
         # reads it as a Fortran-ordered matrix, so nothing is copied.
@@ -532,7 +563,8 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         affine(T.T, _weights(theta, coef_ptr, units, LAYER[1]),
                theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, LAYER[1]),
                out if last == 1 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2])
+        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2],
+                      acts[:0])
     else:
         Z = _block(acts, units, n, LAYER[0])
         np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
@@ -540,7 +572,8 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
             return False
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1])
+        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
+                      acts[:0])
     copy_into(_block(acts, units, n, last), result[start:stop])
     return True
 

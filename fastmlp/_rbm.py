@@ -29,6 +29,7 @@ from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
 from ._threads import ThreadChooser, blas_for, thread_budget
 from ._mt19937 import MTStream
 from ._validation import check_fitted, csr_arrays
+from ._callbacks import CallbackSupportMixin, FitTasks
 from .convert import SklearnConvertible
 
 
@@ -60,7 +61,8 @@ def _kernel_dtype(dtype):
 
 
 class BernoulliRBM(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, SklearnConvertible, BaseEstimator
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, SklearnConvertible,
+    CallbackSupportMixin, BaseEstimator
 ):
     """Bernoulli Restricted Boltzmann Machine (RBM), trained by compiled kernels.
 
@@ -475,8 +477,29 @@ class BernoulliRBM(
                 )
                 begin[0] = end
 
+        # One callback task an epoch (fastmlp._callbacks).
+        tasks = FitTasks(self, X, y, None, self.n_iter, "epoch")
+        if tasks.active:
+            report = on_iteration
+
+            def on_iteration(iteration):
+                if report is not None:
+                    report(iteration)
+                tasks.end()
+                if iteration < self.n_iter:
+                    tasks.begin()
+
+            if self.n_iter:
+                tasks.begin()
         self._train(X, rng, self.batch_size, self.n_iter, on_iteration)
+        tasks.close()
         return self
+
+    def _callback_snapshot(self):
+        """Copies of the fitted parameters, for a callback's ``fitted_estimator``."""
+        return {name: np.copy(getattr(self, name))
+                for name in ("components_", "intercept_hidden_", "intercept_visible_",
+                             "h_samples_")}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -304,7 +304,17 @@ def main(argv=None):
                         "usable core; 0: idle) and time scikit-learn, fastmlp and fastmlp "
                         "on one thread side by side")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--features", action="store_true",
+                        help="instead: the options beyond scikit-learn (hidden activations) "
+                        "timed against fastmlp's relu epoch (fastmlp.bench_features)")
     args = parser.parse_args(argv)
+    if args.features:
+        from .bench_features import main as features_main
+
+        _log("machine: " + describe_machine())
+        features_main(args.quick)
+        print("Machine: " + describe_machine())
+        return 0
     if args.plot:
         _pyplot()  # before any work: a missing matplotlib fails now, not after the run
 

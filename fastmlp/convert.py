@@ -172,7 +172,7 @@ def _convert(est, to_sklearn):
             % ("a fastmlp" if to_sklearn else "a scikit-learn",
                type(est).__module__, type(est).__qualname__))
     target_cls = pair[1 if to_sklearn else 0]
-    new = target_cls(**est.get_params(deep=False))
+    new = target_cls(**_target_params(est, target_cls))
     if name == "BernoulliRBM":
         # The two RBMs hold the same attributes in the same layouts.
         vars(new).update(_fitted_state(est, ()))
@@ -181,6 +181,42 @@ def _convert(est, to_sklearn):
     else:
         _mlp_from_sklearn(est, new)
     return new
+
+
+def _target_params(est, target_cls):
+    """``est``'s parameters for ``target_cls``, less fastmlp's own options left at their defaults.
+
+    fastmlp's options beyond scikit-learn (``class_weight``, ``huber_delta`` ...)
+    default to scikit-learn's behaviour; one set otherwise, or a value
+    scikit-learn does not know (``activation="gelu"``), has no equivalent, and
+    converting would give a model that predicts otherwise: that raises.
+    """
+    import inspect
+
+    params = est.get_params(deep=False)
+    known = inspect.signature(target_cls).parameters
+    theirs = {k: v for k, v in params.items() if k in known}
+    defaults = inspect.signature(type(est)).parameters
+    changed = sorted(k for k, v in params.items()
+                     if k not in known and v is not defaults[k].default
+                     and not _equal(v, defaults[k].default))
+    if changed:
+        raise ValueError(
+            "%s has no scikit-learn equivalent with %s; set %s back to the default "
+            "before converting." % (type(est).__name__,
+                                    ", ".join("%s=%r" % (k, params[k]) for k in changed),
+                                    " and ".join(changed)))
+    new = target_cls(**theirs)
+    # Values that only fastmlp accepts (activation="gelu", loss="huber").
+    new._validate_params()
+    return theirs
+
+
+def _equal(a, b):
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
 
 
 def to_sklearn(est):

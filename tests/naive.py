@@ -1,9 +1,24 @@
 """Plain NumPy references for every compiled kernel (written for clarity, not speed)."""
 
-import numpy as np
+import math
 
-from fastmlp._activations import EXP, IDENTITY, LOGISTIC, RELU, SOFTMAX, TANH
-from fastmlp._losses import BINARY_LOG_LOSS, POISSON, SQUARED_ERROR
+import numpy as np
+from scipy.special import expit
+
+from fastmlp._activations import (
+    ELU,
+    EXP,
+    GELU,
+    IDENTITY,
+    LEAKY_RELU,
+    LOGISTIC,
+    RELU,
+    SILU,
+    SOFTMAX,
+    SOFTPLUS,
+    TANH,
+)
+from fastmlp._losses import ABSOLUTE_ERROR, BINARY_LOG_LOSS, HUBER, POISSON, SQUARED_ERROR
 
 
 def activation(Z, kind):
@@ -20,7 +35,47 @@ def activation(Z, kind):
     if kind == SOFTMAX:
         E = np.exp(Z - Z.max(axis=1, keepdims=True))
         return E / E.sum(axis=1, keepdims=True)
+    if kind == LEAKY_RELU:
+        return np.where(Z > 0, Z, 0.01 * Z)
+    if kind == ELU:
+        return np.where(Z > 0, Z, np.expm1(np.minimum(Z, 0)))
+    if kind == SOFTPLUS:
+        return np.logaddexp(0, Z)
+    if kind == SILU:
+        return Z * expit(Z)
+    if kind == GELU:
+        # PyTorch's approximate="tanh" form, 0.5 z (1 + tanh(u)), with
+        # 0.5 (1 + tanh(u)) = expit(2u) (see gelu_tanh_form) so that it keeps
+        # its relative precision for z << 0, where 1 + tanh(u) cancels.
+        return Z * expit(2 * _gelu_u(Z))
     raise ValueError(kind)
+
+
+def _gelu_u(Z):
+    return math.sqrt(2 / math.pi) * (Z + 0.044715 * Z**3)
+
+
+def gelu_tanh_form(Z):
+    """gelu as PyTorch writes it (approximate="tanh"); equal to activation(Z, GELU)."""
+    return 0.5 * Z * (1 + np.tanh(_gelu_u(Z)))
+
+
+def derivative_from_input(Z, kind):
+    """d activation / dz at the pre-activation Z (every hidden activation)."""
+    if kind == LEAKY_RELU:
+        return np.where(Z > 0, 1.0, 0.01)
+    if kind == ELU:
+        return np.where(Z > 0, 1.0, np.exp(np.minimum(Z, 0)))
+    if kind == SOFTPLUS:
+        return expit(Z)
+    if kind == SILU:
+        s = expit(Z)
+        return s * (1 + Z * (1 - s))
+    if kind == GELU:
+        c = math.sqrt(2 / math.pi)
+        s = expit(2 * _gelu_u(Z))
+        return s + Z * s * (1 - s) * 2 * c * (1 + 3 * 0.044715 * Z**2)
+    return derivative_from_output(activation(Z, kind), kind)
 
 
 def derivative_from_output(A, kind):
@@ -34,10 +89,18 @@ def derivative_from_output(A, kind):
 
 
 def loss(P, Y, sw, kind):
+    """``kind`` is a loss code, or ``(HUBER, delta)``."""
+    kind, delta = kind if isinstance(kind, tuple) else (kind, None)
     w = np.ones(len(P)) if sw is None else sw
     eps = np.finfo(P.dtype).eps
     if kind == SQUARED_ERROR:
         per = 0.5 * ((Y - P) ** 2).mean(axis=1)
+    elif kind == ABSOLUTE_ERROR:
+        per = np.abs(Y - P).mean(axis=1)
+    elif kind == HUBER:
+        # HuberRegressor's H, with squared error's 1/2.
+        r = np.abs(Y - P)
+        per = 0.5 * np.where(r <= delta, r**2, 2 * delta * r - delta**2).mean(axis=1)
     elif kind == POISSON:
         with np.errstate(divide="ignore", invalid="ignore"):
             ylog = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1) / P), 0.0)
@@ -71,7 +134,18 @@ def gradient_scale(loss_kind, n_outputs):
     outputs; fastmlp keeps that convention for parity, so with several
     outputs the gradient is that of ``n_outputs`` times the reported data term.
     """
-    return float(n_outputs) if loss_kind == SQUARED_ERROR else 1.0
+    kind = loss_kind[0] if isinstance(loss_kind, tuple) else loss_kind
+    return float(n_outputs) if kind in (SQUARED_ERROR, ABSOLUTE_ERROR, HUBER) else 1.0
+
+
+def output_delta(P, Y, kind):
+    """The error signal the output layer sends back (before sample weights)."""
+    kind, delta = kind if isinstance(kind, tuple) else (kind, None)
+    if kind == ABSOLUTE_ERROR:
+        return np.sign(P - Y)
+    if kind == HUBER:
+        return np.clip(P - Y, -delta, delta)
+    return P - Y
 
 
 def sgd(theta, grad, velocity, lr, momentum, nesterov):

@@ -21,6 +21,7 @@ from fastmlp._activations import (
     copy_into,
     csr_affine,
     csr_transpose_dot,
+    deltas_per_unit,
     derivative,
 )
 from fastmlp._losses import (
@@ -280,7 +281,7 @@ class _Net:
         n = X.shape[0]
         width = int(self.units[1:].sum())
         acts = np.empty(n * width, dtype=theta.dtype)
-        deltas = np.empty(n * width, dtype=theta.dtype)
+        deltas = np.empty(n * width * deltas_per_unit(hidden), dtype=theta.dtype)
         has_sw = sw is not None
         swa = sw if has_sw else np.empty(0, dtype=theta.dtype)
         if sp.issparse(X):
@@ -379,11 +380,15 @@ def test_gradient_matches_finite_differences(hidden, out, loss_kind, with_sw):
     X = rng.randn(n, 4)
     Y = _targets(loss_kind, rng, n, k)
     sw = rng.rand(n) + 0.5 if with_sw else None
-    alpha = 0.1
+    check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, 0.1)
+
+
+def check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, alpha):
+    """The compiled loss and gradient of ``net`` against NumPy and central differences."""
     loss = net.loss_grad(X, Y, sw, hidden, out, loss_kind, alpha)
     grad = net.grad.copy()
 
-    scale = naive.gradient_scale(loss_kind, k)
+    scale = naive.gradient_scale(loss_kind, Y.shape[1])
 
     def ref(theta, data_scale=scale):
         coefs, icpts = net.unpack(theta)

@@ -29,16 +29,29 @@ def quiet_fit(est, *args, **kwargs):
         return est.fit(*args, **kwargs)
 
 
+# fastmlp's options beyond scikit-learn (README "Beyond scikit-learn"),
+# keyword-only after scikit-learn's own, each defaulting to its behaviour.
+EXTRA_PARAMS = {
+    "MLPClassifier": {"class_weight": None},
+    "MLPRegressor": {"huber_delta": 1.35},
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_same_signature_and_defaults(name):
     ours = inspect.signature(getattr(fastmlp, name))
     theirs = inspect.signature(getattr(skn, name))
-    assert list(ours.parameters) == list(theirs.parameters)
+    n = len(theirs.parameters)
+    assert list(ours.parameters)[:n] == list(theirs.parameters)
+    extra = {k: p.default for k, p in list(ours.parameters.items())[n:]}
+    assert extra == EXTRA_PARAMS[name]
+    assert all(p.kind == p.KEYWORD_ONLY for p in list(ours.parameters.values())[n:])
     for p in theirs.parameters.values():
         q = ours.parameters[p.name]
         assert q.default == p.default, p.name
         assert q.kind == p.kind, p.name
-    assert getattr(fastmlp, name)().get_params() == getattr(skn, name)().get_params()
+    params = getattr(fastmlp, name)().get_params()
+    assert {k: v for k, v in params.items() if k not in extra} == getattr(skn, name)().get_params()
 
 
 BAD_PARAMS = [
@@ -88,7 +101,7 @@ def test_regressor_invalid_loss(data):
     X, y = data
     for lib in (skn, fastmlp):
         with pytest.raises(ValueError, match="'loss' parameter"):
-            lib.MLPRegressor(loss="absolute_error").fit(X, y)
+            lib.MLPRegressor(loss="quantile").fit(X, y)
 
 
 def bad_inputs(X, y):

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from .. import _mlp_kernels as K
+from .._activations import deltas_per_unit
 from .._mlp import _Input, _binarize
 from .._optimizers import N_HYPER, NO_STEP
 
@@ -89,7 +90,7 @@ class _Block:
         n = self.inp.n
         width = int(spec.units[1:].sum())
         self.acts = np.empty(n * width)
-        self.deltas = np.empty(n * width)
+        self.deltas = np.empty(n * width * deltas_per_unit(spec.hidden))
         self.rows = np.arange(n) if self.inp.sparse else np.empty(0, dtype=np.intp)
 
 

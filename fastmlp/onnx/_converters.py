@@ -62,8 +62,60 @@ def _affine(scope, container, x, W, b, activation, proto, dtype):
     z = _node(scope, container, "Add",
               [z, _constant(scope, container, "b", np.reshape(b, (1, -1)), proto, dtype)],
               "add")
+    if activation in _GATED:
+        return _gated(scope, container, z, activation, proto, dtype)
+    if activation in _COMPOSED:
+        return _composed(scope, container, z, activation, proto, dtype)
     op_type = _ACTIVATIONS[activation]
     return z if op_type == "Identity" else _node(scope, container, op_type, [z], activation)
+
+
+# fastmlp's activations beyond scikit-learn's, from elementary nodes:
+# onnxruntime has no double kernels for LeakyRelu, Elu or Softplus.
+_GATED = ("silu", "gelu")
+_COMPOSED = ("leaky_relu", "elu", "softplus")
+
+
+def _composed(scope, container, z, activation, proto, dtype):
+    """leaky_relu ``max(z, 0.01 z)``, elu ``relu(z) + exp(min(z, 0)) - 1``,
+    softplus ``relu(z) + log(1 + exp(-|z|))``."""
+    from .._activations import LEAKY_SLOPE
+
+    def const(name, value):
+        return _constant(scope, container, name, value, proto, dtype)
+
+    def node(op, inputs, name):
+        return _node(scope, container, op, inputs, name)
+
+    if activation == "leaky_relu":
+        return node("Max", [z, node("Mul", [z, const("slope", LEAKY_SLOPE)], "leak")],
+                    activation)
+    relu = node("Relu", [z], "relu")
+    if activation == "elu":
+        below = node("Sub", [node("Exp", [node("Min", [z, const("zero", 0.0)], "neg")],
+                                  "exp"), const("one", 1.0)], "expm1")
+        return node("Add", [relu, below], activation)
+    tail = node("Exp", [node("Neg", [node("Abs", [z], "abs")], "negabs")], "exp")
+    return node("Add", [relu, node("Log", [node("Add", [tail, const("one", 1.0)], "onep")],
+                                   "log1p")], activation)
+
+
+def _gated(scope, container, z, activation, proto, dtype):
+    """``z * sigmoid(g)``: silu (``g = z``) and gelu's tanh form (``g = 2c (z + k z^3)``)."""
+    from .._activations import _GELU_C, _GELU_K
+
+    gate = z
+    if activation == "gelu":
+        cube = _node(scope, container, "Mul",
+                     [z, _node(scope, container, "Mul", [z, z], "square")], "cube")
+        inner = _node(scope, container, "Add", [z, _node(
+            scope, container, "Mul", [cube, _constant(scope, container, "k", _GELU_K, proto,
+                                                      dtype)], "kcube")], "inner")
+        gate = _node(scope, container, "Mul",
+                     [inner, _constant(scope, container, "c2", 2 * _GELU_C, proto, dtype)],
+                     "gate")
+    sig = _node(scope, container, "Sigmoid", [gate], "sigmoid")
+    return _node(scope, container, "Mul", [z, sig], activation)
 
 
 def _forward(scope, operator, container):
