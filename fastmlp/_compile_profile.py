@@ -206,6 +206,11 @@ def main(argv=None):
     for case in args.cases:
         print("profiling %s ..." % case, file=sys.stderr, flush=True)
         rows.append(profile_case(case, args.repeats))
+        # Each case as it ends: on a loaded machine a whole run takes an hour.
+        r = rows[-1]
+        print("  %s: extra +%.1f s wall, +%.1f s CPU, %d compilations (target %s s)"
+              % (case, r["extra_s"], r["extra_cpu_s"], r["compiles"], TARGETS.get(case, "?")),
+              file=sys.stderr, flush=True)
     print(format_rows(rows, args.top))
     if args.json:
         with open(args.json, "w") as f:

@@ -125,6 +125,7 @@ def forward(
 # A NumPy integer, not the literal 1: a literal argument compiled
 # finish_step and everything below it a second time, for the literal type.
 _ONE_PART = np.intp(1)
+_FIRST_PART = np.intp(0)
 
 
 @jit
@@ -144,7 +145,10 @@ def batch_gradient(
     NO_STEP the layer is stepped with ``lr_t`` straight from those sums
     instead (:func:`finish_step`), which leaves them raw in ``G``. The
     error signal sent to the layer below is computed before the layer's
-    weights change. ``Y[:n]`` and ``sw[:n]`` are the
+    weights change. ``solver=None`` is NO_STEP compiled without the
+    optimizer steps (L-BFGS and every caller that only wants gradients:
+    Numba removes the branch for a None, so a first lbfgs fit does not
+    compile SGD and Adam). ``Y[:n]`` and ``sw[:n]`` are the
     targets and weights of the rows, in the order of ``Xb``/``rows``.
 
     Returns ``(mean loss of the rows, sum of their weights, sum of squared
@@ -195,8 +199,12 @@ def batch_gradient(
             G2 = G.reshape((1, G.shape[0]))
             for start, stop in ((coef_ptr[layer], coef_ptr[layer + 1]),
                                 (icpt_ptr[layer], icpt_ptr[layer + 1])):
-                squares += finish_step(G2, _ONE_PART, theta, n_weights, alpha, sw_sum,
-                                       solver, state1, state2, hyper, lr_t, start, stop)
+                if solver is None:
+                    squares += finish_gradient(G2, _ONE_PART, theta, n_weights, alpha,
+                                               sw_sum, start, stop)
+                else:
+                    squares += finish_step(G2, _ONE_PART, theta, n_weights, alpha, sw_sum,
+                                           solver, state1, state2, hyper, lr_t, start, stop)
     return loss, sw_sum, squares
 
 
@@ -270,7 +278,7 @@ def loss_grad(
     loss, sw_sum, squares = batch_gradient(
         Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
-        True, alpha, NO_STEP, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0,
+        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0,
     )
     return loss + 0.5 * alpha * squares / sw_sum
 
@@ -289,7 +297,7 @@ def _loss_grad_part(
     part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
         Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
         G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
-        NO, alpha, NO_STEP, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
+        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
     )
 
 
@@ -467,9 +475,11 @@ def stochastic_epoch(
     for start in range(0, n_samples, batch_size):
         rows = order[start : min(start + batch_size, n_samples)]
         t_next, lr_t = begin_step(step, hyper, t)
-        _row_part(0, 1, rows, X, data, indices, indptr, Y, sw, has_sw, theta, G,
-                  coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
-                  acts, deltas, part, upto, True, alpha, step, state1, state2, hyper, lr_t)
+        # NumPy scalars, not 0, 1 and True: typed as parallel_epoch's parts
+        # pass them, so both epochs share one compile of _row_part's tree.
+        _row_part(_FIRST_PART, _ONE_PART, rows, X, data, indices, indptr, Y, sw, has_sw,
+                  theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
+                  acts, deltas, part, upto, YES, alpha, step, state1, state2, hyper, lr_t)
         if upto < BACKWARD:
             continue
         t = t_next
