@@ -131,7 +131,9 @@ def _kernel_address(typingctx, kernel, args):
         with builder.if_then(cgutils.is_null(builder, cached), likely=False):
             pyapi = context.get_python_api(builder)
             gil = pyapi.gil_ensure()
-            mod = pyapi.import_module(context.insert_const_string(builder.module, __name__))
+            # Numba 0.59 (the declared floor) has only import_module_noblock.
+            import_module = getattr(pyapi, "import_module", None) or pyapi.import_module_noblock
+            mod = import_module(context.insert_const_string(builder.module, __name__))
             fn = pyapi.object_getattr_string(mod, "_jit_address")
             pyapi.decref(mod)
             args_obj = [pyapi.unserialize(pyapi.serialize_object(v))
