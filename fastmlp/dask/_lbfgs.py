@@ -24,7 +24,7 @@ from sklearn.utils.validation import validate_data
 from .. import _mlp_kernels as K
 from .._activations import deltas_per_unit
 from .._mlp import _Input, _binarize
-from .._optimizers import N_HYPER, NO_STEP
+from .._optimizers import N_HYPER, NO
 
 
 # Parameters up to this size travel inside each block's task, which saves
@@ -102,10 +102,12 @@ def _raw_sums(block, theta, spec):
     """``(loss x weight, weight, raw gradient sums)`` of one block at ``theta``."""
     inp = block.inp
     G = np.empty(spec.size)
+    # Raw sums (NO) and solver None, as split_loss_grad passes them: the same
+    # specialisation, compiled without the optimizer steps.
     loss, sw_sum, _ = K.batch_gradient(
         inp.X, inp.data, inp.indices, inp.indptr, block.rows, inp.n, block.Y, block.sw,
         block.has_sw, theta, G, spec.coef_ptr, spec.icpt_ptr, spec.units, block.acts,
-        block.deltas, spec.hidden, spec.out, spec.loss_kind, False, 0.0, NO_STEP, G[:0],
+        block.deltas, spec.hidden, spec.out, spec.loss_kind, NO, 0.0, None, G[:0],
         G[:0], np.zeros(N_HYPER), 0.0,
     )
     return loss * sw_sum, sw_sum, G
