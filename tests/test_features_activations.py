@@ -31,7 +31,6 @@ from fastmlp._activations import (
     derivative,
     keeps_slope,
 )
-from test_kernels import OUTPUTS, _Net, _targets, check_network_gradient
 
 NEW_KINDS = [LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS]
 # The arguments: ordinary values, both tails (where exp overflows or
@@ -136,19 +135,6 @@ def test_derivatives_match_finite_differences_of_the_activation():
         numeric = (naive.activation(Z + h, kind) - naive.activation(Z - h, kind)) / (2 * h)
         np.testing.assert_allclose(naive.derivative_from_input(Z, kind), numeric,
                                    rtol=1e-6, atol=1e-8)
-
-
-@pytest.mark.parametrize("with_sw", [False, True])
-@pytest.mark.parametrize("out, loss_kind", OUTPUTS)
-@pytest.mark.parametrize("hidden", NEW_KINDS)
-def test_network_gradient_matches_finite_differences(hidden, out, loss_kind, with_sw):
-    rng = np.random.RandomState(100 * hidden + loss_kind)
-    n, k = 9, 3
-    net = _Net([4, 5, 3, k], seed=int(hidden))
-    X = rng.randn(n, 4)
-    Y = _targets(loss_kind, rng, n, k)
-    sw = rng.rand(n) + 0.5 if with_sw else None
-    check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, 0.1)
 
 
 @pytest.fixture(scope="module")

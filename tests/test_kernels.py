@@ -9,11 +9,16 @@ from hypothesis import strategies as st
 import naive
 from fastmlp import _mlp_kernels as K
 from fastmlp._activations import (
+    ELU,
     EXP,
+    GELU,
     IDENTITY,
+    LEAKY_RELU,
     LOGISTIC,
     RELU,
+    SILU,
     SOFTMAX,
+    SOFTPLUS,
     TANH,
     activate,
     affine,
@@ -372,11 +377,12 @@ def test_predict_matches_reference(transposed, hidden, units, out):
 
 @pytest.mark.parametrize("with_sw", [False, True])
 @pytest.mark.parametrize("out, loss_kind", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN_KINDS)
+# scikit-learn's hidden activations and fastmlp's own (tests/test_features_activations.py).
+@pytest.mark.parametrize("hidden", HIDDEN_KINDS + [LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS])
 def test_gradient_matches_finite_differences(hidden, out, loss_kind, with_sw):
     rng = np.random.RandomState(100 * hidden + loss_kind)
     n, k = 9, 3
-    net = _Net([4, 5, 3, k], seed=hidden)
+    net = _Net([4, 5, 3, k], seed=int(hidden))
     X = rng.randn(n, 4)
     Y = _targets(loss_kind, rng, n, k)
     sw = rng.rand(n) + 0.5 if with_sw else None
