@@ -852,7 +852,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         # Two blocks or more: the blocks are shared between the threads, each
         # in single-threaded BLAS (BLAS's threads would meet at every product,
         # which on a busy machine made 54,000 rows take 3x one thread).
-        threads = min(thread_budget(), -(-inp.n // _PREDICT_BLOCK_ROWS))
+        # One block runs on one thread whatever the budget (and asking for
+        # the budget costs more than predicting a row).
+        blocks = -(-inp.n // _PREDICT_BLOCK_ROWS)
+        threads = min(thread_budget(), blocks) if blocks > 1 else 1
         slots = threads if threads > 1 else None
         acts = np.empty((threads, block * width), dtype=dtype)
         ZT = np.empty((threads, block * int(self._units[1]) if transposed else 0), dtype=dtype)

@@ -68,6 +68,8 @@ def test_one_core_of_affinity_gives_a_budget_of_one():
 
 def test_usable_cores_within_the_quota(monkeypatch):
     cores = len(os.sched_getaffinity(0))
+    # Every call reads the quota again (it is kept for a second otherwise).
+    monkeypatch.setattr(T, "_QUOTA_SECONDS", 0.0)
     monkeypatch.setattr(T, "cgroup_cpu_limit", lambda: None)
     assert T.usable_cores() == cores
     monkeypatch.setattr(T, "cgroup_cpu_limit", lambda: 0.5)
@@ -75,6 +77,17 @@ def test_usable_cores_within_the_quota(monkeypatch):
     monkeypatch.setattr(T, "cgroup_cpu_limit", lambda: 1.2)
     assert T.usable_cores() == min(cores, 2)
     assert T.thread_budget() <= T.usable_cores()
+
+
+def test_the_quota_is_kept_for_a_second(monkeypatch):
+    reads = []
+    monkeypatch.setattr(T, "cgroup_cpu_limit", lambda: reads.append(1) or 0.5)
+    monkeypatch.setattr(T, "_quota", [None, -float("inf")])
+    assert [T.usable_cores() for _ in range(5)] == [1] * 5
+    assert len(reads) == 1
+    T._quota[1] -= T._QUOTA_SECONDS
+    assert T.usable_cores() == 1
+    assert len(reads) == 2
 
 
 def _simulate(chooser, cost, n_batches):
