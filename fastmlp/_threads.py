@@ -251,9 +251,14 @@ class ThreadChooser:
     ----------
     budget : int
         The most threads a chunk may run on (:func:`thread_budget`).
+    start_busy : bool
+        Whether a busy machine makes the first chunk run on one thread.
+        Chunks whose threads meet rarely (a block of thousands of rows per
+        thread) pass False: their threads gain from every core share they
+        get, busy or not.
     """
 
-    def __init__(self, budget):
+    def __init__(self, budget, start_busy=True):
         self.budget = max(1, int(budget))
         self._per_batch = {}
         self._probing = 0.0
@@ -262,7 +267,7 @@ class ThreadChooser:
         self._probe = False
         self._warm = False
         self._started_busy = False
-        if self.budget > 1:
+        if self.budget > 1 and start_busy:
             cores = usable_cores()
             # Made outside run(): every fit counted is another one.
             if fits_running() >= 1 or _runnable_elsewhere() >= cores:
