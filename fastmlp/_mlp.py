@@ -13,7 +13,6 @@ so the same ``random_state`` gives the same model.
 
 import copy
 import warnings
-import weakref
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -42,7 +41,7 @@ from . import _mlp_kernels as K
 from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
 from ._losses import LOSS_CODES, loss_parameters, loss_value
-from ._threads import ThreadChooser, blas_for, fitting, thread_budget
+from ._threads import ThreadChooser, blas_for, fitting, share_of, thread_budget
 from ._optimizers import (
     ADAM,
     BETA_1,
@@ -72,9 +71,29 @@ _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < 
 # CSR input).
 _EMPTY_INT = np.empty(0, dtype=np.intp)
 
-# Rows per block of a prediction: large enough for BLAS to run at full speed,
-# small enough that a block's hidden activations stay in cache.
+# The most rows per block of a prediction: large enough for BLAS to run at
+# full speed, small enough that a block's hidden activations stay in cache.
 _PREDICT_BLOCK_ROWS = 2048
+# The most blocks a thread computes in one parallel call of a prediction:
+# between calls a Ctrl-C is answered.
+_PREDICT_BLOCKS_PER_CALL = 32
+
+
+def _prediction_block(n):
+    """Rows per block of an ``n``-row prediction: an even number of equal blocks.
+
+    At most ``_PREDICT_BLOCK_ROWS`` rows a block, and the number of blocks
+    even when there are several, so that two threads get equal shares
+    (10,000 rows: six blocks of 1,667 rows, where blocks of 2,048 left the
+    fifth to one thread while the other waited). The blocks depend on ``n``
+    only: a row's output never depends on the thread count, and
+    ``_forward_rows`` reproduces a prediction's blocks.
+    """
+    if n <= _PREDICT_BLOCK_ROWS:
+        return n
+    blocks = -(-n // _PREDICT_BLOCK_ROWS)
+    blocks += blocks % 2
+    return -(-n // blocks)
 # Rows from which a float64 prediction's first product is transposed (see
 # fastmlp._mlp_kernels.predict): 128 rows took 1.2x the time transposed, 256
 # and 512 the same, 1,000 0.95x, 4,096 0.9x, 54,000 0.86x (784 -> 100 -> 10).
@@ -845,42 +864,48 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         theta = theta.astype(dtype, copy=False)
         inp = _Input(X, dtype)
         width = int(self._units[1:].sum())
-        block = min(inp.n, _PREDICT_BLOCK_ROWS)
+        block = _prediction_block(inp.n)
         transposed = dtype == np.float64 and not inp.sparse and block >= _TRANSPOSE_MIN_ROWS
         result = np.empty((inp.n, int(self._units[-1])), dtype=dtype)
         codes = (ACTIVATION_CODES[self.activation], ACTIVATION_CODES[self.out_activation_])
-        # Two blocks or more: the blocks are shared between the threads, each
-        # in single-threaded BLAS (BLAS's threads would meet at every product,
-        # which on a busy machine made 54,000 rows take 3x one thread).
-        # One block runs on one thread whatever the budget (and asking for
-        # the budget costs more than predicting a row).
-        blocks = -(-inp.n // _PREDICT_BLOCK_ROWS)
-        threads = min(thread_budget(), blocks) if blocks > 1 else 1
-        slots = threads if threads > 1 else None
-        acts = np.empty((threads, block * width), dtype=dtype)
-        ZT = np.empty((threads, block * int(self._units[1]) if transposed else 0), dtype=dtype)
+        n_blocks = -(-inp.n // block)
+        # Two blocks or more: the threads take the blocks one at a time,
+        # each in single-threaded BLAS (BLAS's threads would meet at every
+        # product, which on a busy machine made 54,000 rows take 3x one
+        # thread). One block runs on one thread whatever the budget (and
+        # asking for the budget costs more than predicting a row).
+        threads = min(thread_budget(), n_blocks) if n_blocks > 1 else 1
+
+        def one_thread(check):
+            acts = np.empty(block * width, dtype=dtype)
+            ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
+            return K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
+                             self._icpt_ptr, self._units, acts, ZT, *codes, result, check)
 
         def run(check):
-            if slots is None:
-                return K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta,
-                                 self._coef_ptr, self._icpt_ptr, self._units, acts[0], ZT[0],
-                                 *codes, result, check)
-            rows = np.empty((slots, block if inp.sparse else 0), dtype=np.intp)
-            ok = np.empty(slots, dtype=bool)
-            n_blocks = -(-inp.n // block)
-            good = [True]
-
-            def rounds(first, stop):
-                # A chunk is whole rounds of one block a slot.
-                K.parallel_predict(inp.X, inp.data, inp.indices, inp.indptr, first * slots,
-                                   min(stop * slots, n_blocks), theta, self._coef_ptr,
-                                   self._icpt_ptr, self._units, acts, ZT, rows, *codes,
-                                   result, check, ok)
-                good[0] = good[0] and bool(ok.all())
-
-            with blas_for(slots):
-                _prediction_chooser(self, slots).run(-(-n_blocks // slots), rounds)
-            return good[0]
+            if threads == 1:
+                return one_thread(check)
+            with fitting():
+                # Fits and predictions running in other Python threads of
+                # the process share the budget.
+                slots = share_of(threads)
+                if slots == 1:
+                    return one_thread(check)
+                acts = np.empty((slots, block * width), dtype=dtype)
+                ZT = np.empty((slots, block * int(self._units[1]) if transposed else 0),
+                              dtype=dtype)
+                rows = np.empty((slots, block if inp.sparse else 0), dtype=np.intp)
+                ok = np.empty(slots, dtype=bool)
+                per_call = slots * _PREDICT_BLOCKS_PER_CALL
+                with blas_for(slots):
+                    for first in range(0, n_blocks, per_call):
+                        K.parallel_predict(inp.X, inp.data, inp.indices, inp.indptr, first,
+                                           min(first + per_call, n_blocks), theta,
+                                           self._coef_ptr, self._icpt_ptr, self._units, acts,
+                                           ZT, rows, *codes, result, check, ok)
+                        if not ok.all():
+                            return False
+                return True
 
         if not run(check_finite):
             # X holds a NaN or infinity (validate_data raises scikit-learn's
@@ -893,7 +918,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         """Network output for rows ``rows`` of a fitted-width ``X``, gathered a block at a time.
 
         Scores the early-stopping validation rows where they are: only one
-        block of rows (``_PREDICT_BLOCK_ROWS``) is ever copied out of ``X``.
+        block of rows (:func:`_prediction_block`) is ever copied out of ``X``.
         The blocks, their buffers and so every product are the ones
         :meth:`_forward_pass_fast` would use on ``X[rows]``, so the outputs
         are the same to the last bit.
@@ -903,7 +928,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         sparse = sp.issparse(X)
         n = rows.shape[0]
         width = int(self._units[1:].sum())
-        block = min(n, _PREDICT_BLOCK_ROWS)
+        block = _prediction_block(n)
         acts = np.empty(block * width, dtype=dtype)
         transposed = dtype == np.float64 and not sparse and block >= _TRANSPOSE_MIN_ROWS
         ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
@@ -1018,24 +1043,6 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-# One chooser a model for its predictions, kept from call to call: a single
-# prediction is too short to learn in (three rounds of blocks for 10,000
-# rows). Kept beside the model rather than on it: predict changes nothing
-# of an estimator's attributes.
-_PREDICTION_CHOOSERS = weakref.WeakKeyDictionary()
-
-
-def _prediction_chooser(estimator, threads):
-    chooser = _PREDICTION_CHOOSERS.get(estimator)
-    if chooser is None or chooser.budget != threads:
-        # A round is one block of 2,048 rows a thread: the threads meet once
-        # in milliseconds, so on a busy machine two of them still get twice
-        # one's share of the cores (54,000 rows under one busy process per
-        # core: 1.03x scikit-learn's speed and 0.85x one thread's time).
-        chooser = _PREDICTION_CHOOSERS[estimator] = ThreadChooser(threads, start_busy=False)
-    return chooser
 
 
 def _is_dask_collection(X):

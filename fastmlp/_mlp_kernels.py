@@ -39,7 +39,7 @@ from ._activations import (
 from ._config import LAYER, NO, cast_like, jit
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
-from ._parallel import Kernel, run_parts
+from ._parallel import Kernel, fetch_add, run_parts
 
 
 @jit
@@ -641,14 +641,17 @@ def predict(
 
 @jit
 def _predict_part(
-    q, n_slots, X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr, units,
-    acts, ZT, rows, hidden, out, result, check_finite, ok,
+    q, X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr, units,
+    acts, ZT, rows, hidden, out, result, check_finite, ok, taken,
 ):
-    """Slot ``q`` of :func:`parallel_predict`: its blocks, in its own scratch."""
+    """Slot ``q`` of :func:`parallel_predict`: the next block not yet taken, until none is left."""
     n_total = _n_input_rows(X, indptr, data)
     block = _block_rows(acts[0], units)
     ok[q] = True
-    for b in range(first + q, stop, n_slots):
+    while True:
+        b = first + fetch_add(taken, 0, 1)
+        if b >= stop:
+            break
         start = b * block
         if not _predict_rows(X, data, indices, indptr, start, min(start + block, n_total),
                              theta, coef_ptr, icpt_ptr, units, acts[q], ZT[q], rows[q],
@@ -667,14 +670,19 @@ def parallel_predict(
 ):
     """:func:`predict`'s blocks ``first`` to ``stop - 1``, shared between ``len(acts)`` slots.
 
-    Slot ``q`` computes blocks ``first + q``, ``first + q + len(acts)`` ...
-    in its own scratch (``acts[q]``, ``ZT[q]``, ``rows[q]``) with
+    Each slot takes the next block no slot has taken yet and computes it in
+    its own scratch (``acts[q]``, ``ZT[q]``, ``rows[q]``) with
     single-threaded BLAS; the slots run on the threads, or one after the
-    other on one thread. A row's output depends only on its block, so the
-    result is the same on any number of threads. ``ok[q]`` becomes False
-    where :func:`predict` would have returned False.
+    other on one thread. Taking blocks as they come rather than a fixed
+    share keeps every thread busy while any block is left: on a busy
+    machine a thread the scheduler holds back takes fewer blocks instead of
+    keeping the others waiting. A row's output depends only on its block,
+    so the result is the same whichever slot computes it, on any number of
+    threads. ``ok[q]`` becomes False where :func:`predict` would have
+    returned False.
     """
     n_slots = acts.shape[0]
+    taken = np.zeros(1, dtype=np.intp)
     run_parts(n_slots, _PREDICT_PART,
-              (n_slots, X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr,
-               units, acts, ZT, rows, hidden, out, result, check_finite, ok))
+              (X, data, indices, indptr, first, stop, theta, coef_ptr, icpt_ptr,
+               units, acts, ZT, rows, hidden, out, result, check_finite, ok, taken))

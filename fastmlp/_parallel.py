@@ -177,6 +177,31 @@ def _call_address(typingctx, addr, q, args):
     return types.none(addr, q, args), codegen
 
 
+@intrinsic
+def fetch_add(typingctx, counter, index, value):
+    """``counter[index] += value`` as one atomic step; returns the value before.
+
+    Parts that take their work from a shared counter (the next block of
+    rows) instead of a fixed share: a part whose thread the machine
+    deschedules then takes fewer blocks, where a fixed share keeps the other
+    threads waiting for it. ``counter`` is a 1-D integer array.
+    """
+    if not (isinstance(counter, types.Array) and counter.ndim == 1
+            and isinstance(counter.dtype, types.Integer)
+            and isinstance(index, types.Integer) and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, llargs):
+        aryty, indexty, valuety = signature.args
+        ary = context.make_array(aryty)(context, builder, llargs[0])
+        i = context.cast(builder, llargs[1], indexty, types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [i], wraparound=False)
+        v = context.cast(builder, llargs[2], valuety, aryty.dtype)
+        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+
+    return counter.dtype(counter, index, value), codegen
+
+
 @pjit
 def run_parts(n_parts, kernel, args):
     """``kernel(q, *args)`` for ``q`` in ``range(n_parts)``, on Numba's threads.

@@ -209,6 +209,15 @@ def fits_running():
     return _active_fits
 
 
+def share_of(budget):
+    """The threads of ``budget`` one of the fits running in :func:`fitting` may take.
+
+    An equal share: the fits of this process that run at once in other
+    Python threads share the usable cores instead of each taking all of them.
+    """
+    return max(1, min(budget, budget // max(1, fits_running())))
+
+
 @contextlib.contextmanager
 def numba_threads(n):
     """Numba's thread count for the calling thread set to ``n`` in the block.
@@ -251,14 +260,9 @@ class ThreadChooser:
     ----------
     budget : int
         The most threads a chunk may run on (:func:`thread_budget`).
-    start_busy : bool
-        Whether a busy machine makes the first chunk run on one thread.
-        Chunks whose threads meet rarely (a block of thousands of rows per
-        thread) pass False: their threads gain from every core share they
-        get, busy or not.
     """
 
-    def __init__(self, budget, start_busy=True):
+    def __init__(self, budget):
         self.budget = max(1, int(budget))
         self._per_batch = {}
         self._probing = 0.0
@@ -267,7 +271,7 @@ class ThreadChooser:
         self._probe = False
         self._warm = False
         self._started_busy = False
-        if self.budget > 1 and start_busy:
+        if self.budget > 1:
             cores = usable_cores()
             # Made outside run(): every fit counted is another one.
             if fits_running() >= 1 or _runnable_elsewhere() >= cores:
@@ -275,8 +279,7 @@ class ThreadChooser:
                 self._started_busy = True
 
     def _widest(self):
-        # Other fits of this process share the budget.
-        return max(1, min(self.budget, self.budget // max(1, fits_running())))
+        return share_of(self.budget)
 
     def next_chunk(self, remaining):
         """``(threads, batches)`` for the next chunk of at most ``remaining`` batches."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastmlp._config import jit
-from fastmlp._parallel import Kernel, run_parts
+from fastmlp._parallel import Kernel, fetch_add, run_parts
 from fastmlp._threads import numba_threads
 
 
@@ -74,3 +74,39 @@ def _returns(q, out):
 def test_a_kernel_that_returns_a_value_is_refused():
     with pytest.raises(TypeError, match="returns nothing"):
         run_parts(2, Kernel(_returns), (np.zeros(2),))
+
+
+@jit
+def _take(q, counter, owner, spin):
+    # Each part takes items until none is left; a slow part (spin) takes fewer.
+    while True:
+        item = fetch_add(counter, 0, 1)
+        if item >= owner.shape[0]:
+            break
+        acc = 0.0
+        for k in range(spin[q]):
+            acc += k * 1e-9
+        owner[item] = q + (acc < 0)
+
+
+_TAKE = Kernel(_take)
+
+
+@jit
+def _take_all(n_parts, counter, owner, spin):
+    run_parts(n_parts, _TAKE, (counter, owner, spin))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fetch_add_hands_every_item_to_exactly_one_part(threads):
+    """Parts racing on one counter: each item taken once, the counter counts every take."""
+    owner = np.full(20_000, -1, dtype=np.int64)
+    counter = np.zeros(1, dtype=np.intp)
+    spin = np.array([0, 200], dtype=np.int64)
+    with numba_threads(threads):
+        _take_all(2, counter, owner, spin)
+    assert owner.min() >= 0 and owner.max() <= 1  # every item taken, by part 0 or 1
+    # Each part's last take finds the counter past the end: items + one a part.
+    assert counter[0] == owner.shape[0] + 2
+    if threads == 1:
+        assert (owner == 0).all()  # part 0 runs first and takes everything
