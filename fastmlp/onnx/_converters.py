@@ -101,7 +101,7 @@ def _composed(scope, container, z, activation, proto, dtype):
 
 
 def _gated(scope, container, z, activation, proto, dtype):
-    """``z * sigmoid(g)``: silu (``g = z``) and gelu's tanh form (``g = 2c (z + k z^3)``)."""
+    """silu ``z / (1 + exp(-z))`` and gelu's tanh form ``z * sigmoid(2c (z + k z^3))``."""
     from .._activations import _GELU_C, _GELU_K
 
     gate = z
@@ -114,6 +114,15 @@ def _gated(scope, container, z, activation, proto, dtype):
         gate = _node(scope, container, "Mul",
                      [inner, _constant(scope, container, "c2", 2 * _GELU_C, proto, dtype)],
                      "gate")
+    if activation == "silu":
+        # z / (1 + exp(-z)), not z * Sigmoid(z): onnxruntime fuses the latter
+        # into its QuickGelu kernel, which 1.23 has for float only, so a
+        # float64 model failed to load there (1.32 has a double kernel too).
+        one = _constant(scope, container, "one", 1.0, proto, dtype)
+        tail = _node(scope, container, "Exp", [_node(scope, container, "Neg", [z], "neg")],
+                     "exp")
+        return _node(scope, container, "Div",
+                     [z, _node(scope, container, "Add", [tail, one], "onep")], activation)
     sig = _node(scope, container, "Sigmoid", [gate], "sigmoid")
     return _node(scope, container, "Mul", [z, sig], activation)
 
