@@ -18,6 +18,7 @@ train and validation rows are written into one array: 16 bytes a row at the
 peak, 8 after.
 """
 
+import functools
 from math import ceil
 
 import numpy as np
@@ -120,13 +121,7 @@ def stratified_rows(codes, classes, counts, n_train, n_test, random_state):
     """
     n_classes = classes.shape[0]
     if counts.min() < 2:
-        raise ValueError(
-            "The least populated classes in y have only 1"
-            " member, which is too few. The minimum"
-            " number of groups for any class cannot"
-            " be less than 2. Classes with too few"
-            " members are: %s" % (classes[counts < 2].tolist())
-        )
+        raise ValueError(_one_row_class_message(classes[counts < 2].tolist()))
     if n_train < n_classes:
         raise ValueError(
             "The train_size = %d should be greater or "
@@ -155,6 +150,34 @@ def stratified_rows(codes, classes, counts, n_train, n_test, random_state):
     random_state.shuffle(train)
     random_state.shuffle(test)
     return train, test
+
+
+def _one_row_class_message(too_few):
+    """The installed scikit-learn's words for a class of one row, ``too_few`` the classes."""
+    message = ("The least populated class{} in y {} only 1 member, which is too few. The"
+               " minimum number of groups for any class cannot be less than 2.")
+    if _names_the_classes():
+        return message.format("es", "have") + " Classes with too few members are: %s" % (
+            too_few,)
+    return message.format("", "has")
+
+
+@functools.lru_cache(maxsize=None)
+def _names_the_classes():
+    """Whether scikit-learn's error for a class of one row lists the classes.
+
+    Newer releases list them, 1.7 (the declared floor) does not: asked of the
+    installed version once, on a four-row target, the first time the error
+    is raised.
+    """
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    try:
+        next(StratifiedShuffleSplit(n_splits=1, test_size=2, random_state=0).split(
+            np.zeros((4, 1)), np.array([0, 1, 1, 1])))
+    except ValueError as exc:
+        return "Classes with too few members" in str(exc)
+    return True
 
 
 def _rows_by_class(codes, counts):
