@@ -166,7 +166,21 @@ def _blas_controller():
 
 
 def blas_threads():
-    """The smallest thread count of the loaded BLAS libraries (None if none is found)."""
+    """The smallest thread count of the loaded BLAS libraries (None if none is found).
+
+    While fastmlp's own fits hold BLAS at one thread (:func:`single_threaded_blas`),
+    the count from before they did: a fit that starts while another one
+    runs gets the same budget, so the same model, as one that starts alone
+    (reading the limit fastmlp had set made it a one-thread fit, whose
+    sums are grouped otherwise, by 1e-16).
+    """
+    with _limit_lock:
+        if _limit_users:
+            return _blas_outside
+    return _blas_count()
+
+
+def _blas_count():
     counts = [lib.num_threads for lib in _blas_controller().lib_controllers]
     return min(counts) if counts else None
 
@@ -348,6 +362,7 @@ class ThreadChooser:
 _limit_lock = threading.Lock()
 _limit_users = 0
 _limiter = None
+_blas_outside = None
 
 
 @contextlib.contextmanager
@@ -361,9 +376,10 @@ def single_threaded_blas():
     one in (each restoring its own, in whatever order they end, could leave
     BLAS at one thread).
     """
-    global _limit_users, _limiter
+    global _limit_users, _limiter, _blas_outside
     with _limit_lock:
         if _limit_users == 0:
+            _blas_outside = _blas_count()
             _limiter = _blas_controller().limit(limits=1)
         _limit_users += 1
     try:

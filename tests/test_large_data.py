@@ -21,6 +21,7 @@ from sklearn.datasets import load_digits, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, shuffle
+from like_sklearn import sklearn_scores_string_labels
 from test_mlp_parity import assert_same_model, fit_both
 
 import fastmlp
@@ -187,24 +188,6 @@ def test_early_stopping_matches_sklearn(digits, fmt, dtype, target):
     assert_same_model(ref, got, rtol)
 
 
-def _sklearn_scores_string_labels():
-    """Whether scikit-learn's own early stopping runs with string labels.
-
-    1.7.0 calls ``np.isnan`` on the predicted labels and raises TypeError for
-    strings; fastmlp scores them either way.
-    """
-    y = np.array(["no", "yes"] * 10)
-    X = np.arange(40.0).reshape(20, 2)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            skn.MLPClassifier(hidden_layer_sizes=(2,), early_stopping=True, max_iter=2,
-                              random_state=0).fit(X, y)
-    except TypeError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("target", ["binary, 1 in 9", "binary, strings", "multilabel"])
 @pytest.mark.parametrize("seed, fraction", [(0, 0.1), (5, 0.33), (11, 0.5)])
 def test_early_stopping_models_equal_sklearn_over_seeds(digits, target, seed, fraction):
@@ -215,7 +198,7 @@ def test_early_stopping_models_equal_sklearn_over_seeds(digits, target, seed, fr
     """
     X, y = digits
     X, y = X[:700], y[:700]
-    if target == "binary, strings" and not _sklearn_scores_string_labels():
+    if target == "binary, strings" and not sklearn_scores_string_labels():
         pytest.skip("this scikit-learn's early stopping cannot score string labels "
                     "(np.isnan on its predictions: a bug of 1.7.0)")
     if target == "binary, 1 in 9":

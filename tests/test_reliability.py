@@ -20,6 +20,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 import fastmlp
+from like_sklearn import skip_without_string_label_scores
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +182,7 @@ def test_early_stopping_single_member_class_error_is_sklearns(digits):
     assert str(got.value) == str(theirs.value)
 
 
+@skip_without_string_label_scores
 def test_early_stopping_split_is_sklearns(digits):
     X, y = digits
     yb = np.array(["even", "odd"])[y % 2]

@@ -198,3 +198,33 @@ def test_fits_in_several_python_threads_restore_the_blas_limit():
     for seed, model in enumerate(together):
         alone = fit(seed)
         np.testing.assert_array_equal(model.coefs_[0], alone.coefs_[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_that_starts_while_another_holds_blas_gets_the_same_model():
+    """The one-thread BLAS limit of a running fit is not a user's limit: same budget, same bits.
+
+    Reading it made a fit that started during another one a one-thread fit,
+    its sums grouped otherwise than the two-thread fit it was alone (1e-16
+    apart): which one came out depended on how the threads were timed.
+    """
+    from fastmlp import _threads as T
+
+    if T.thread_budget() < 2:
+        pytest.skip("needs a budget of two threads")
+    rng = np.random.RandomState(3)
+    X = rng.rand(400, 20)
+    y = rng.randint(2, size=400)
+
+    def fit():
+        return MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, batch_size=32,
+                             random_state=0).fit(X, y)
+
+    alone = fit()
+    budget = T.thread_budget()
+    with T.single_threaded_blas():  # as a fit running in another thread holds it
+        assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {1}
+        assert T.thread_budget() == budget
+        during = fit()
+    for a, b in zip(alone.coefs_ + alone.intercepts_, during.coefs_ + during.intercepts_):
+        np.testing.assert_array_equal(a, b)
