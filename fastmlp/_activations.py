@@ -15,6 +15,7 @@ import numba.extending
 import numpy as np
 
 from ._config import NO, YES, cast_like, jit
+from ._parallel import Kernel, call, call_lazily
 
 # NumPy integers, not Python ints: Numba compiles a kernel again for each
 # Python-int constant a caller passes it (as a literal type), so a kernel
@@ -261,8 +262,10 @@ def _logistic(x):
     # float32 is expf, so the same steps in float32 give the same bits. The
     # RBM's samples compare uniforms with these values: one float32 rounding
     # of difference can flip a draw and send the chain elsewhere.
+    # exp of the float64 value: exp computes in float64 from its first step
+    # whatever it is given, and one specialisation serves both dtypes.
     one = cast_like(1.0, x)
-    return one / (one + cast_like(exp(-x), x))
+    return one / (one + cast_like(exp(float(-x)), x))
 
 
 @jit
@@ -280,7 +283,7 @@ def softmax_rows(Z):
     # class), and an exp loop per row ran mostly in its scalar remainder.
     flat = Z.reshape(n * k)
     for q in range(flat.shape[0]):
-        flat[q] = exp(flat[q])
+        flat[q] = exp(float(flat[q]))
     for i in range(n):
         s = Z.dtype.type(0.0)
         for j in range(k):
@@ -298,7 +301,7 @@ def _apply(z, kind):
     if kind == TANH:
         return tanh(z)
     if kind == EXP:
-        return exp(z)
+        return exp(float(z))
     return z
 
 
@@ -400,7 +403,7 @@ def bias_activate_keeping(Z, b, kind, S):
     output layer; a forward pass that no backward pass follows).
     """
     if S.shape[0] > 0 and keeps_slope(kind):
-        _bias_activate_keeping_loop(Z, b, kind, S)
+        call_lazily(_BIAS_ACTIVATE_KEEPING_LOOP, (Z, b, kind, S))
     else:
         bias_activate(Z, b, kind)
 
@@ -410,7 +413,7 @@ def _bias_activate_loop(Z, b, kind, add_bias):
     # kind and add_bias do not change inside the loop: the compiler moves
     # the branches out (unswitches) and vectorises each case's loop.
     if kind >= LEAKY_RELU:
-        _extra_activate(Z, b, kind, add_bias)
+        call_lazily(_EXTRA_ACTIVATE, (Z, b, kind, add_bias))
         return
     n, k = Z.shape
     for i in range(n):
@@ -432,7 +435,7 @@ def bias_activate_columns(ZT, b, kind):
         row = ZT[j]
         if kind >= LEAKY_RELU:
             row2 = row.reshape((1, n))
-            _extra_activate(row2, np.full(1, bj, dtype=ZT.dtype), kind, YES)
+            call_lazily(_EXTRA_ACTIVATE, (row2, np.full(1, bj, dtype=ZT.dtype), kind, YES))
             continue
         for i in range(n):
             row[i] = _apply(row[i] + bj, kind)
@@ -442,10 +445,10 @@ def bias_activate_columns(ZT, b, kind):
 def bias_activate(Z, b, kind):
     """``Z += b`` (broadcast over rows), then apply activation ``kind``, in one pass."""
     if kind == SOFTMAX:
-        _bias_activate_loop(Z, b, IDENTITY, YES)
-        softmax_rows(Z)
+        call(_BIAS_ACTIVATE_LOOP, (Z, b, IDENTITY, YES))
+        call(_SOFTMAX_ROWS, (Z,))
     else:
-        _bias_activate_loop(Z, b, kind, YES)
+        call(_BIAS_ACTIVATE_LOOP, (Z, b, kind, YES))
 
 
 @jit
@@ -488,7 +491,16 @@ def derivative(A, delta, kind):
             for j in range(k):
                 a = A[i, j]
                 delta[i, j] = delta[i, j] * (one - a * a)
-    elif kind == LEAKY_RELU:
+    elif kind >= LEAKY_RELU:
+        call_lazily(_EXTRA_DERIVATIVE, (A, delta, kind))
+
+
+@jit
+def _extra_derivative(A, delta, kind):
+    """:func:`derivative` of the activations beyond scikit-learn's (not gelu, silu)."""
+    n, k = A.shape
+    one = cast_like(1.0, delta)
+    if kind == LEAKY_RELU:
         # A > 0 exactly where z > 0; at z = 0 the slope is taken as
         # LEAKY_SLOPE, as relu's is 0 there.
         slope = cast_like(LEAKY_SLOPE, delta)
@@ -523,7 +535,23 @@ def backprop_activation(A, S, delta, kind):
             for j in range(k):
                 delta[i, j] *= S[i, j]
     else:
-        derivative(A, delta, kind)
+        call(_DERIVATIVE, (A, delta, kind))
+
+
+# The element loops of the activations (one vectorised loop per kind, exp
+# and its polynomials inlined in each) are the largest code of the kernels.
+# Linked into their callers, they were optimised and compiled to machine code
+# again inside every function above them (forward, batch_gradient, the epoch
+# and predict kernels, each of which links everything below it); called by
+# address (fastmlp._parallel.call) they are compiled once per type; those
+# of the activations beyond scikit-learn's (call_lazily) only when a fit
+# uses one (1.5-2 s of every cold first fit, per dtype, before).
+_BIAS_ACTIVATE_LOOP = Kernel(_bias_activate_loop)
+_BIAS_ACTIVATE_KEEPING_LOOP = Kernel(_bias_activate_keeping_loop)
+_EXTRA_ACTIVATE = Kernel(_extra_activate)
+_SOFTMAX_ROWS = Kernel(softmax_rows)
+_DERIVATIVE = Kernel(derivative)
+_EXTRA_DERIVATIVE = Kernel(_extra_derivative)
 
 
 @jit

@@ -1,6 +1,9 @@
 """Where a cold first fit's time goes: Numba's compile events, function by function.
 
 ``python -m fastmlp._compile_profile [--cases NAME ...] [--repeats N] [--top K]``
+``python -m fastmlp._compile_profile --import-time [--repeats N]``
+``python -m fastmlp._compile_profile --warm-first-fit [--repeats N]``
+``python -m fastmlp._compile_profile --pytest [--source DIR] PYTEST_ARGS ...``
 
 Each case is a fit (and a predict or transform) on digits in a new Python
 process, as a user's first script would run it:
@@ -26,6 +29,23 @@ event), so each function gets its *self* time, its event's duration less
 its callees' events, and the total of a process is the sum of the outermost
 events. Event durations are CPU time of the compiling thread (Numba
 compiles in the thread that calls the kernel).
+
+The other modes measure the rest of issue 14's targets, each in fresh
+processes:
+
+* ``--import-time``: ``import fastmlp``, and the import of the estimators'
+  module that ``from fastmlp import MLPClassifier`` makes (Numba and the
+  kernels' definitions), against ``import sklearn.neural_network`` (median
+  of ``--repeats``, default 5, alternated);
+* ``--warm-first-fit``: on a warm cache, the first digits adam fit of a
+  process against its fastest later one (median of ``--repeats``
+  processes);
+* ``--pytest``: a pytest run (of the tree ``--source``, this checkout by
+  default) on an empty ``NUMBA_CACHE_DIR`` with a listener plugin that
+  needs no conftest and no fastmlp (so it measures any revision the same
+  way); it prints the sum of the outermost compile events of the pytest
+  process (not of the subprocesses some tests start) and the costliest
+  functions.
 """
 
 import argparse
@@ -194,6 +214,104 @@ def format_rows(rows, top=10):
     return "\n".join(lines)
 
 
+# A pytest plugin of its own file, importable without fastmlp: the revision
+# under test is whatever --source holds.
+_PYTEST_PLUGIN = """
+import time
+from numba.core import event
+
+class _Rec(event.Listener):
+    def __init__(self):
+        self.stack, self.total, self.n, self.own = [], 0.0, 0, {}
+    def on_start(self, ev):
+        self.stack.append([time.thread_time(), 0.0])
+    def on_end(self, ev):
+        start, children = self.stack.pop()
+        took = time.thread_time() - start
+        if self.stack:
+            self.stack[-1][1] += took
+        else:
+            self.total += took
+        self.n += 1
+        d = ev.data["dispatcher"]
+        name = "%s.%s" % (d.py_func.__module__, d.py_func.__qualname__)
+        n, s = self.own.get(name, (0, 0.0))
+        self.own[name] = (n + 1, s + took - children)
+
+_rec = _Rec()
+event.register("numba:compile", _rec)
+
+def pytest_terminal_summary(terminalreporter):
+    w = terminalreporter.write_line
+    w("COMPILE-SUM %.1f s in %d compilations of %d functions"
+      % (_rec.total, _rec.n, len(_rec.own)))
+    for name, (n, s) in sorted(_rec.own.items(), key=lambda kv: -kv[1][1])[:15]:
+        w("  %6.2f s  %3dx  %s" % (s, n, name))
+"""
+
+
+def pytest_compile_sum(pytest_args, source=None):
+    """Run pytest on ``source`` with a cold cache; returns (summed compile seconds, output)."""
+    import re
+
+    source = source or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache, \
+            tempfile.TemporaryDirectory(prefix="fastmlp-listener-") as plugin_dir:
+        with open(os.path.join(plugin_dir, "_numba_compile_listener.py"), "w") as f:
+            f.write(_PYTEST_PLUGIN)
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache,
+               "PYTHONPATH": os.pathsep.join([source, plugin_dir])}
+        env.pop("FASTMLP_COMPILE_REPORT", None)
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "-p", "_numba_compile_listener", *pytest_args],
+                             cwd=source, env=env, capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    found = re.search(r"COMPILE-SUM ([0-9.]+) s", text)
+    return (float(found.group(1)) if found else None), text
+
+
+# What is imported -> the Python import statement timed.
+IMPORTS = {"import fastmlp": "fastmlp",
+           # the estimators' module: what `from fastmlp import MLPClassifier` imports
+           "from fastmlp import MLPClassifier": "fastmlp._mlp",
+           "import sklearn.neural_network": "sklearn.neural_network"}
+
+
+def import_times(repeats=5):
+    """Seconds of each of :data:`IMPORTS` in fresh processes, ``repeats`` each, alternated."""
+    from ._startup import _IMPORT_SCRIPT, _run
+
+    times = {name: [] for name in IMPORTS}
+    for _ in range(repeats):
+        for name, module in IMPORTS.items():
+            times[name].append(float(_run(_IMPORT_SCRIPT.format(module=module))))
+    return times
+
+
+def warm_first_fits(repeats=3):
+    """``[(first fit s, fastest later fit s)]`` of default digits adam, warm cache.
+
+    A process each (three fits and a predict each, as fastmlp._startup
+    runs them), after one that fills an empty cache.
+    """
+    from ._startup import _FIRST_FIT_SCRIPT, _run
+
+    script = _FIRST_FIT_SCRIPT.format(name="MLPClassifier", params=dict(random_state=0),
+                                      after="predict")
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        _run(script, env)
+        runs = [json.loads(_run(script, env)) for _ in range(repeats)]
+    return [(t[0], min(t[1:])) for t in runs]
+
+
+def _load():
+    try:
+        return "load average %.1f %.1f %.1f" % os.getloadavg()
+    except OSError:
+        return "load average unknown"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastmlp._compile_profile",
                                      description=__doc__.split("\n")[0])
@@ -201,7 +319,40 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--json", help="also write the rows (events included) here")
+    parser.add_argument("--import-time", action="store_true",
+                        help="time import fastmlp against import sklearn.neural_network")
+    parser.add_argument("--warm-first-fit", action="store_true",
+                        help="first against second digits adam fit of a process, warm cache")
+    parser.add_argument("--pytest", nargs=argparse.REMAINDER,
+                        help="sum Numba's compile events of this cold-cache pytest run")
+    parser.add_argument("--source", help="the checkout --pytest tests (default: this one)")
     args = parser.parse_args(argv)
+    print(_load(), file=sys.stderr)
+    if args.import_time:
+        times = import_times(args.repeats if args.repeats != 3 else 5)
+        base = times["import sklearn.neural_network"]
+        for name, secs in times.items():
+            extra = statistics.median([a - b for a, b in zip(secs, base)])
+            print("%-36s %.3f s (median of %d), %+.3f s over sklearn.neural_network "
+                  "(median of the alternated pairs; target +0.25 s)"
+                  % (name, statistics.median(secs), len(secs), extra))
+        return 0
+    if args.warm_first_fit:
+        pairs = warm_first_fits(args.repeats)
+        diffs = [a - b for a, b in pairs]
+        print("warm cache, digits adam: first fit %s s, later %s s; first - later %+.3f s "
+              "(median of %d processes; target 0.3 s)"
+              % (" ".join("%.3f" % a for a, _ in pairs), " ".join("%.3f" % b for _, b in pairs),
+                 statistics.median(diffs), len(pairs)))
+        return 0
+    if args.pytest is not None:
+        total, text = pytest_compile_sum(args.pytest, args.source)
+        print(text[-4000:])
+        print("compile events of the pytest process, cold cache: %s s (%s; %s)"
+              % ("?" if total is None else "%.1f" % total, " ".join(args.pytest),
+                 args.source or "this checkout"))
+        print(_load(), file=sys.stderr)
+        return 0 if total is not None else 1
     rows = []
     for case in args.cases:
         print("profiling %s ..." % case, file=sys.stderr, flush=True)

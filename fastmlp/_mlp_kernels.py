@@ -39,7 +39,7 @@ from ._activations import (
 from ._config import LAYER, NO, cast_like, jit
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
-from ._parallel import Kernel, fetch_add, run_parts
+from ._parallel import Kernel, call, fetch_add, run_parts
 
 
 @jit
@@ -265,6 +265,17 @@ def finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver, state1, sta
     return squares
 
 
+# Called by address (fastmlp._parallel.call) from _row_part, loss_grad and
+# _loss_grad_part: the forward/backward tree is compiled in batch_gradient's
+# own library, not again inside each of them (and inside stochastic_epoch,
+# which links _row_part).
+_BATCH_GRADIENT = Kernel(batch_gradient)
+# From _param_part: the optimizer steps are not compiled again inside it.
+_FINISH_STEP = Kernel(finish_step)
+# From _row_part's profiling branch (upto == FORWARD).
+_FORWARD = Kernel(forward)
+
+
 @jit
 def loss_grad(
     Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
@@ -275,11 +286,11 @@ def loss_grad(
     ``Y[:n]`` and ``sw[:n]`` are the targets and weights of those rows, in
     the order of ``Xb``/``rows``. Returns the loss as a float64.
     """
-    loss, sw_sum, squares = batch_gradient(
+    loss, sw_sum, squares = call(_BATCH_GRADIENT, (
         Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
         YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0,
-    )
+    ))
     return loss + 0.5 * alpha * squares / sw_sum
 
 
@@ -294,11 +305,11 @@ def _loss_grad_part(
     r1 = (q + 1) * n // n_parts
     Xq = X[r0:r1] if data is None else X
     swq = sw[r0:r1] if has_sw else sw
-    part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
+    part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = call(_BATCH_GRADIENT, (
         Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
         G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
         NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
-    )
+    ))
 
 
 _LOSS_GRAD_PART = Kernel(_loss_grad_part)
@@ -404,14 +415,15 @@ def _row_part(
     if has_sw:
         _gather(sw, rq, swb[q])
     if upto == FORWARD:
-        forward(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
-                units, acts[q], hidden, out, _slopes(deltas[q], units, r1 - r0, hidden))
+        call(_FORWARD, (Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr,
+                        icpt_ptr, units, acts[q], hidden, out,
+                        _slopes(deltas[q], units, r1 - r0, hidden)))
     if upto >= BACKWARD:
-        part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
+        part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = call(_BATCH_GRADIENT, (
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
             G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
             finish, alpha, solver, state1, state2, hyper, lr_t,
-        )
+        ))
 
 
 _ROW_PART = Kernel(_row_part)
@@ -424,8 +436,8 @@ def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
     size = theta.shape[0]
     start = q * size // n_threads
     stop = (q + 1) * size // n_threads
-    part[q, _SQUARES] = finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver,
-                                    state1, state2, hyper, lr_t, start, stop)
+    part[q, _SQUARES] = call(_FINISH_STEP, (G, n_parts, theta, n_weights, alpha, sw_sum,
+                                            solver, state1, state2, hyper, lr_t, start, stop))
 
 
 _PARAM_PART = Kernel(_param_part)
@@ -588,6 +600,11 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
     return True
 
 
+# Called by address (fastmlp._parallel.call) from predict and _predict_part:
+# compiled once for both, and not linked into either.
+_PREDICT_ROWS = Kernel(_predict_rows)
+
+
 @jit
 def _n_input_rows(X, indptr, data):
     return X.shape[0] if data is None else indptr.shape[0] - 1
@@ -632,9 +649,9 @@ def predict(
     block = _block_rows(acts, units)
     rows = np.empty(block if data is not None else 0, dtype=np.intp)
     for start in range(0, n_total, block):
-        if not _predict_rows(X, data, indices, indptr, start, min(start + block, n_total),
-                             theta, coef_ptr, icpt_ptr, units, acts, ZT, rows, hidden, out,
-                             result, check_finite):
+        if not call(_PREDICT_ROWS, (X, data, indices, indptr, start, min(start + block, n_total),
+                                    theta, coef_ptr, icpt_ptr, units, acts, ZT, rows, hidden,
+                                    out, result, check_finite)):
             return False
     return True
 
@@ -653,9 +670,10 @@ def _predict_part(
         if b >= stop:
             break
         start = b * block
-        if not _predict_rows(X, data, indices, indptr, start, min(start + block, n_total),
-                             theta, coef_ptr, icpt_ptr, units, acts[q], ZT[q], rows[q],
-                             hidden, out, result, check_finite):
+        if not call(_PREDICT_ROWS, (X, data, indices, indptr, start,
+                                    min(start + block, n_total), theta, coef_ptr, icpt_ptr,
+                                    units, acts[q], ZT[q], rows[q], hidden, out, result,
+                                    check_finite)):
             ok[q] = False
             break
 

@@ -100,6 +100,65 @@ def _signature(args):
     return (types.intp,) + tuple(args.types)
 
 
+def _address_codegen(context, builder, module, qualname, sig):
+    """Code loading the address of ``module.qualname`` compiled for ``sig`` (an ``intp``).
+
+    The address is looked up (:func:`_jit_address`) the first time the code
+    runs in a process and kept in a global of the caller's module.
+    """
+    intp = context.get_value_type(types.intp)
+    # One slot per caller module and kernel signature, zero in a new process.
+    name = "fastmlp.kernel_address.%s.%s.%08x" % (
+        module, qualname, zlib.crc32(str(sig).encode()))
+    try:
+        slot = builder.module.get_global(name)
+    except KeyError:
+        slot = cgutils.add_global_variable(builder.module, intp, name)
+        slot.linkage = "internal"
+        slot.initializer = llvmir.Constant(intp, 0)
+    cached = builder.load(slot)
+    with builder.if_then(cgutils.is_null(builder, cached), likely=False):
+        pyapi = context.get_python_api(builder)
+        gil = pyapi.gil_ensure()
+        # Numba 0.59 (the declared floor) has only import_module_noblock.
+        import_module = getattr(pyapi, "import_module", None) or pyapi.import_module_noblock
+        mod = import_module(context.insert_const_string(builder.module, __name__))
+        fn = pyapi.object_getattr_string(mod, "_jit_address")
+        pyapi.decref(mod)
+        args_obj = [pyapi.unserialize(pyapi.serialize_object(v))
+                    for v in (module, qualname, sig)]
+        addr = pyapi.call_function_objargs(fn, args_obj)
+        pyapi.decref(fn)
+        for v in args_obj:
+            pyapi.decref(v)
+        # A failed lookup (it cannot fail once typing compiled the
+        # kernel) leaves 0, which the caller checks.
+        with builder.if_else(cgutils.is_null(builder, addr)) as (failed, found):
+            with failed:
+                pyapi.err_clear()
+            with found:
+                builder.store(pyapi.long_as_longlong(addr), slot)
+                pyapi.decref(addr)
+        pyapi.gil_release(gil)
+    return builder.load(slot)
+
+
+def _compiled(kernel, sig):
+    """The return type of ``kernel`` compiled for ``sig`` (typing compiles it)."""
+    disp = _dispatcher(kernel.module, kernel.qualname)
+    disp.get_call_template(sig, {})
+    return disp.overloads[sig].signature.return_type
+
+
+def _emit_call(context, builder, addr, restype, sig, values):
+    fnty = context.call_conv.get_function_type(restype, sig)
+    ptr = builder.inttoptr(addr, fnty.as_pointer())
+    status, result = context.call_conv.call_function(builder, ptr, restype, sig, values)
+    with cgutils.if_unlikely(builder, status.is_error):
+        context.call_conv.return_status_propagate(builder, status)
+    return result
+
+
 @intrinsic
 def _kernel_address(typingctx, kernel, args):
     """The address of ``kernel`` compiled for ``(intp, *args)``, an ``intp``.
@@ -109,51 +168,73 @@ def _kernel_address(typingctx, kernel, args):
     """
     if not isinstance(kernel, KernelType) or not isinstance(args, types.BaseTuple):
         return None
-    module, qualname = kernel.module, kernel.qualname
-    disp = _dispatcher(module, qualname)
     sig = _signature(args)
-    template, *_ = disp.get_call_template(sig, {})
-    if disp.overloads[sig].signature.return_type != types.none:
-        raise TypeError("a per-part kernel returns nothing (%s)" % qualname)
+    if _compiled(kernel, sig) != types.none:
+        raise TypeError("a per-part kernel returns nothing (%s)" % kernel.qualname)
 
     def codegen(context, builder, signature, llargs):
-        intp = context.get_value_type(types.intp)
-        # One slot per region and kernel signature, zero in a new process.
-        name = "fastmlp.kernel_address.%s.%s.%08x" % (
-            module, qualname, zlib.crc32(str(sig).encode()))
-        try:
-            slot = builder.module.get_global(name)
-        except KeyError:
-            slot = cgutils.add_global_variable(builder.module, intp, name)
-            slot.linkage = "internal"
-            slot.initializer = llvmir.Constant(intp, 0)
-        cached = builder.load(slot)
-        with builder.if_then(cgutils.is_null(builder, cached), likely=False):
-            pyapi = context.get_python_api(builder)
-            gil = pyapi.gil_ensure()
-            # Numba 0.59 (the declared floor) has only import_module_noblock.
-            import_module = getattr(pyapi, "import_module", None) or pyapi.import_module_noblock
-            mod = import_module(context.insert_const_string(builder.module, __name__))
-            fn = pyapi.object_getattr_string(mod, "_jit_address")
-            pyapi.decref(mod)
-            args_obj = [pyapi.unserialize(pyapi.serialize_object(v))
-                        for v in (module, qualname, sig)]
-            addr = pyapi.call_function_objargs(fn, args_obj)
-            pyapi.decref(fn)
-            for v in args_obj:
-                pyapi.decref(v)
-            # A failed lookup (it cannot fail once typing compiled the
-            # kernel) leaves 0, which the caller checks.
-            with builder.if_else(cgutils.is_null(builder, addr)) as (failed, found):
-                with failed:
-                    pyapi.err_clear()
-                with found:
-                    builder.store(pyapi.long_as_longlong(addr), slot)
-                    pyapi.decref(addr)
-            pyapi.gil_release(gil)
-        return builder.load(slot)
+        return _address_codegen(context, builder, kernel.module, kernel.qualname, sig)
 
     return types.intp(kernel, args), codegen
+
+
+@intrinsic
+def call(typingctx, kernel, args):
+    """``kernel(*args)`` from compiled code, the kernel called through its address.
+
+    For a kernel that several compiled functions call (a :class:`Kernel`):
+    linked into each, its code would be optimised and compiled to machine
+    code again inside each caller (and inside each caller of those); called
+    by address it is compiled once, in its own library. Returns what the
+    kernel returns; its exceptions propagate as from a direct call. The
+    call costs an indirect jump and no inlining across it, so it is for
+    kernels that do a block of work per call.
+    """
+    if not isinstance(kernel, KernelType) or not isinstance(args, types.BaseTuple):
+        return None
+    sig = tuple(args.types)
+    restype = _compiled(kernel, sig)
+
+    def codegen(context, builder, signature, llargs):
+        addr = _address_codegen(context, builder, kernel.module, kernel.qualname, sig)
+        with cgutils.if_unlikely(builder, cgutils.is_null(builder, addr)):
+            context.call_conv.return_user_exc(
+                builder, RuntimeError, ("fastmlp: a compiled kernel could not be found",))
+        tup = llargs[1]
+        values = [builder.extract_value(tup, i) for i in range(len(sig))]
+        return _emit_call(context, builder, addr, restype, sig, values)
+
+    return restype(kernel, args), codegen
+
+
+@intrinsic
+def call_lazily(typingctx, kernel, args):
+    """:func:`call` for a kernel returning nothing, compiled when first run, not when typed.
+
+    For kernels on a branch that most fits never take (the activations
+    beyond scikit-learn's): :func:`call` compiles the kernel when its caller
+    is compiled, this one the first time a process reaches the call (or
+    loads it from the cache then), so a fit that does not take the branch
+    does not compile it. A kernel that fails to compile raises a
+    RuntimeError here, its own error printed by Numba's compile of it in
+    :func:`_jit_address`.
+    """
+    if not isinstance(kernel, KernelType) or not isinstance(args, types.BaseTuple):
+        return None
+    sig = tuple(args.types)
+
+    def codegen(context, builder, signature, llargs):
+        addr = _address_codegen(context, builder, kernel.module, kernel.qualname, sig)
+        with cgutils.if_unlikely(builder, cgutils.is_null(builder, addr)):
+            context.call_conv.return_user_exc(
+                builder, RuntimeError,
+                ("fastmlp: a compiled kernel could not be compiled or found",))
+        tup = llargs[1]
+        values = [builder.extract_value(tup, i) for i in range(len(sig))]
+        _emit_call(context, builder, addr, types.none, sig, values)
+        return context.get_dummy_value()
+
+    return types.none(kernel, args), codegen
 
 
 @intrinsic
@@ -167,11 +248,7 @@ def _call_address(typingctx, addr, q, args):
         fnaddr, qv, tup = llargs
         qv = context.cast(builder, qv, signature.args[1], types.intp)
         values = [qv] + [builder.extract_value(tup, i) for i in range(len(args.types))]
-        fnty = context.call_conv.get_function_type(types.none, sig)
-        ptr = builder.inttoptr(fnaddr, fnty.as_pointer())
-        status, _ = context.call_conv.call_function(builder, ptr, types.none, sig, values)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
+        _emit_call(context, builder, fnaddr, types.none, sig, values)
         return context.get_dummy_value()
 
     return types.none(addr, q, args), codegen

@@ -23,7 +23,7 @@ import numpy as np
 from ._activations import LOGISTIC, _logistic, affine
 from ._config import NO, YES, cast_like, jit
 from ._mt19937 import fill_uniform
-from ._parallel import Kernel, run_parts
+from ._parallel import Kernel, call, run_parts
 
 
 # Chains of at least this many rows take their visible means from BLAS
@@ -548,9 +548,17 @@ def cd_step(V, data, indices, indptr, rows, Wt, b, c, Hs, lr, key, pos, HH, Pv, 
     # stream's order, drawn at once for the threads.
     fill_uniform(key, pos, U[: m * d])
     fill_uniform(key, pos, U[m * d : m * (d + k)])
-    cd_means(V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, S, HH[: n + m], n_blocks,
-             lr, sums, lists, blas)
-    cd_weights(HH[: n + m], n, Wt, step, lists)
+    call(_CD_MEANS, (V, data, indices, indptr, rows, Wt, b, c, Hs, U, Pv, S, HH[: n + m],
+                     n_blocks, lr, sums, lists, blas))
+    call(_CD_WEIGHTS, (HH[: n + m], n, Wt, step, lists))
+
+
+# Called by address (fastmlp._parallel.call): each parallel driver, and the
+# step around them, is compiled to machine code once, in its own library,
+# not again inside each function above it (cd_step, cd_epoch).
+_CD_MEANS = Kernel(cd_means)
+_CD_WEIGHTS = Kernel(cd_weights)
+_CD_STEP = Kernel(cd_step)
 
 
 def list_buffers(n_rows, n_features, blocks, dtype):
@@ -588,8 +596,9 @@ def cd_epoch(
         for i in range(n):
             rows[i] = start + i
         V = X[start:stop] if data is None else X
-        cd_step(V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
-                learning_rate / n, key, pos, HH, Pv, U, S, n_blocks, sums, lists, blas)
+        call(_CD_STEP, (V, data, indices, indptr, rows[:n], Wt, b, c, Hs,
+                        learning_rate / n, key, pos, HH, Pv, U, S, n_blocks, sums, lists,
+                        blas))
 
 
 @jit

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastmlp._config import jit
-from fastmlp._parallel import Kernel, fetch_add, run_parts
+from fastmlp._parallel import Kernel, call, call_lazily, fetch_add, run_parts
 from fastmlp._threads import numba_threads
 
 
@@ -75,6 +75,60 @@ def test_a_kernel_that_returns_a_value_is_refused():
     # Numba 0.59 wraps the intrinsic's TypeError in its TypingError.
     with pytest.raises((TypeError, numba.core.errors.TypingError), match="returns nothing"):
         run_parts(2, Kernel(_returns), (np.zeros(2),))
+
+
+@jit
+def _scaled_sum(x, scale):
+    if x.shape[0] == 0:
+        raise ValueError("empty input")
+    s = 0.0
+    for v in x:
+        s += v
+    return s * scale, x.shape[0]
+
+
+_SCALED_SUM = Kernel(_scaled_sum)
+
+
+@jit
+def _calls(x, scale):
+    return call(_SCALED_SUM, (x, scale))
+
+
+def test_call_returns_the_kernels_value_and_raises_its_errors():
+    """fastmlp._parallel.call: a kernel by address, its result and its exceptions."""
+    x = np.arange(5.0)
+    assert _calls(x, 2.0) == (20.0, 5)
+    assert _calls(x.astype(np.float32), 0.5) == (5.0, 5)
+    with pytest.raises(ValueError, match="empty input"):
+        _calls(x[:0], 1.0)
+    # The kernel was compiled in its own library, for each signature called.
+    assert len(_scaled_sum.overloads) == 2
+
+
+@jit
+def _lazy_fill(out, value):
+    out[:] = value
+
+
+_LAZY_FILL = Kernel(_lazy_fill)
+
+
+@jit
+def _maybe_fill(out, value, go):
+    if go:
+        call_lazily(_LAZY_FILL, (out, value))
+
+
+def test_call_lazily_compiles_the_kernel_when_first_reached():
+    out = np.zeros(3, dtype=np.int32)
+    _maybe_fill(out, 7, False)
+    # Typing and compiling the caller did not compile the kernel.
+    assert len(_lazy_fill.overloads) == 0
+    np.testing.assert_array_equal(out, 0)
+    _maybe_fill(out, 7, True)
+    assert len(_lazy_fill.overloads) == 1
+    np.testing.assert_array_equal(out, 7)
 
 
 @jit
