@@ -27,7 +27,6 @@ import numpy as np
 
 from ._activations import (
     affine,
-    backprop_activation,
     bias_activate,
     bias_activate_columns,
     bias_activate_keeping,
@@ -37,6 +36,7 @@ from ._activations import (
     keeps_slope,
 )
 from ._config import LAYER, NO, cast_like, jit
+from ._dropout import backprop_hidden, drop_units, dropping
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
 from ._parallel import Kernel, run_parts
@@ -58,16 +58,17 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _slopes(deltas, units, n, hidden):
+def _slopes(deltas, units, n, hidden, rates):
     """Where a batch of ``n`` rows keeps its hidden slopes: ``deltas``' second half, or nothing.
 
-    Only gelu and silu keep them (see fastmlp._activations.keeps_slope); their
-    ``deltas`` hold ``deltas_per_unit`` = 2 entries a unit and row.
+    gelu and silu keep them (see fastmlp._activations.keeps_slope), and
+    every activation with dropout (``rates``, see fastmlp._dropout); their
+    ``deltas`` hold 2 entries a unit and row.
     """
     width = 0
     for j in range(1, units.shape[0]):
         width += units[j]
-    if keeps_slope(hidden):
+    if keeps_slope(hidden) or dropping(rates):
         return deltas[n * width : 2 * n * width]
     return deltas[:0]
 
@@ -81,12 +82,19 @@ def _slope_block(slopes, units, n, layer):
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes):
-    """Layers ``first`` .. L - 1 of the forward pass.
+def _activate_layer(Z, b, kind, S, layer, rows, rates, key):
+    """Layer ``layer``'s bias and activation, its slopes kept in a non-empty ``S``;
+    with dropout (``rates``, ``key``: see fastmlp._dropout) a hidden layer's
+    units of rows ``rows`` are dropped."""
+    bias_activate_keeping(Z, b, kind, S)
+    if dropping(rates) and S.shape[0] > 0:
+        drop_units(Z, S, kind, rates, key, layer, rows)
 
-    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
-    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`).
-    """
+
+@jit
+def _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
+                          slopes, rows, rates, key):
+    """:func:`_upper_layers` with dropout (see :func:`_activate_layer`)."""
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
@@ -95,7 +103,43 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
         A = _block(acts, units, n, layer - 1)
         Z = _block(acts, units, n, layer)
         np.dot(A, W, Z)
-        bias_activate_keeping(Z, b, kind, _slope_block(slopes, units, n, layer))
+        _activate_layer(Z, b, kind, _slope_block(slopes, units, n, layer), layer, rows,
+                        rates, key)
+
+
+@jit
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes):
+    """Layers ``first`` .. L - 1 of the forward pass.
+
+    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
+    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`).
+    """
+    _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
+                          slopes, _no_rows(), _no_rates(), _no_key())
+
+
+@jit
+def forward_dropout(
+    Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+    slopes, rates, key,
+):
+    """:func:`forward` of a training batch, with dropout when ``rates`` is not empty.
+
+    ``rates`` and ``key`` are fastmlp._dropout's; the masks need the rows'
+    numbers ``rows[:n]``, dense input too, and ``slopes`` (:func:`_slopes`).
+    """
+    kind = out if units.shape[0] == 2 else hidden
+    W = _weights(theta, coef_ptr, units, LAYER[0])
+    b = theta[icpt_ptr[0] : icpt_ptr[1]]
+    Z = _block(acts, units, n, LAYER[0])
+    if data is not None:
+        csr_dot(data, indices, indptr, rows[:n], W, Z)
+    else:
+        np.dot(Xb[:n], W, Z)
+    _activate_layer(Z, b, kind, _slope_block(slopes, units, n, LAYER[0]), LAYER[0], rows,
+                    rates, key)
+    _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
+                          slopes, rows, rates, key)
 
 
 @jit
@@ -108,17 +152,27 @@ def forward(
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
     A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
+    No dropout: see :func:`forward_dropout`.
     """
-    kind = out if units.shape[0] == 2 else hidden
-    W = _weights(theta, coef_ptr, units, LAYER[0])
-    b = theta[icpt_ptr[0] : icpt_ptr[1]]
-    Z = _block(acts, units, n, LAYER[0])
-    if data is not None:
-        csr_dot(data, indices, indptr, rows[:n], W, Z)
-    else:
-        np.dot(Xb[:n], W, Z)
-    bias_activate_keeping(Z, b, kind, _slope_block(slopes, units, n, LAYER[0]))
-    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes)
+    forward_dropout(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+                    acts, hidden, out, slopes, _no_rates(), _no_key())
+
+
+# No dropout: empty arrays of the types the training kernels pass (a global
+# array would be typed read-only, another compile of everything below it).
+@jit
+def _no_rates():
+    return np.empty(0)
+
+
+@jit
+def _no_key():
+    return np.empty(0, dtype=np.uint64)
+
+
+@jit
+def _no_rows():
+    return np.empty(0, dtype=np.intp)
 
 
 
@@ -132,7 +186,7 @@ _FIRST_PART = np.intp(0)
 def batch_gradient(
     Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
-    finish, alpha, solver, state1, state2, hyper, lr_t,
+    finish, alpha, solver, state1, state2, hyper, lr_t, rates, key,
 ):
     """Forward and backward over ``n`` rows, the gradient into ``G``.
 
@@ -150,14 +204,17 @@ def batch_gradient(
     Numba removes the branch for a None, so a first lbfgs fit does not
     compile SGD and Adam). ``Y[:n]`` and ``sw[:n]`` are the
     targets and weights of the rows, in the order of ``Xb``/``rows``.
+    With dropout (a non-empty ``rates``, see fastmlp._dropout), the rows'
+    hidden units are dropped by the masks of the batch ``key``, forward and
+    backward; ``rows[:n]`` must then number the rows, dense input too.
 
     Returns ``(mean loss of the rows, sum of their weights, sum of squared
     weights)``, the last 0 without ``finish``.
     """
     n_layers = units.shape[0] - 1
-    slopes = _slopes(deltas, units, n, hidden)
-    forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-            acts, hidden, out, slopes)
+    slopes = _slopes(deltas, units, n, hidden, rates)
+    forward_dropout(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+                    acts, hidden, out, slopes, rates, key)
     last = n_layers - 1
     P = _block(acts, units, n, last)
     Yn = Y[:n]
@@ -182,7 +239,7 @@ def batch_gradient(
             A = _block(acts, units, n, layer - 1)
             Dp = _block(deltas, units, n, layer - 1)
             np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            backprop_activation(A, _slope_block(slopes, units, n, layer - 1), Dp, hidden)
+            backprop_hidden(A, _slope_block(slopes, units, n, layer - 1), Dp, hidden, rates)
             np.dot(A.T, D, Gw)
         elif data is not None:
             csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
@@ -278,7 +335,7 @@ def loss_grad(
     loss, sw_sum, squares = batch_gradient(
         Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
-        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0,
+        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0, _no_rates(), _no_key(),
     )
     return loss + 0.5 * alpha * squares / sw_sum
 
@@ -297,7 +354,7 @@ def _loss_grad_part(
     part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
         Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
         G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
-        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
+        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0, _no_rates(), _no_key(),
     )
 
 
@@ -387,12 +444,14 @@ def _row_part(
     q, n_parts, rows, X, data, indices, indptr, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind,
     Xb, Yb, swb, acts, deltas, part, upto, finish, alpha, solver, state1, state2,
-    hyper, lr_t,
+    hyper, lr_t, rates, key,
 ):
     """Part ``q`` of ``n_parts`` of a batch's rows: gather, forward, backward.
 
     Works in part ``q``'s own buffers (``Xb[q]``, ``acts[q]``, ``G[q]`` ...)
-    and leaves what :func:`batch_gradient` returns in ``part[q]``.
+    and leaves what :func:`batch_gradient` returns in ``part[q]``. Dropout
+    (``rates``, ``key``) masks each row by its number in X, so the split of
+    a batch into parts does not change its masks.
     """
     n = rows.shape[0]
     r0 = q * n // n_parts
@@ -404,13 +463,14 @@ def _row_part(
     if has_sw:
         _gather(sw, rq, swb[q])
     if upto == FORWARD:
-        forward(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
-                units, acts[q], hidden, out, _slopes(deltas[q], units, r1 - r0, hidden))
+        forward_dropout(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
+                        units, acts[q], hidden, out,
+                        _slopes(deltas[q], units, r1 - r0, hidden, rates), rates, key)
     if upto >= BACKWARD:
         part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
             G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
-            finish, alpha, solver, state1, state2, hyper, lr_t,
+            finish, alpha, solver, state1, state2, hyper, lr_t, rates, key,
         )
 
 
@@ -451,11 +511,17 @@ def _batch_loss(part, n_parts, n_threads, alpha):
 
 
 @jit
+def _next_batch(rates, key):
+    if dropping(rates):
+        key[1] += np.uint64(1)
+
+
+@jit
 def stochastic_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
     Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
-    upto=UPDATE,
+    rates, key, upto=UPDATE,
 ):
     """One pass over the rows in ``order`` by minibatches of ``batch_size``, one thread.
 
@@ -469,6 +535,11 @@ def stochastic_epoch(
     an epoch run as several calls over consecutive pieces of ``order`` (each
     a whole number of batches) passes each call's sum to the next, and adds
     up the same numbers in the same order as one call.
+
+    Dropout: a non-empty ``rates`` (one per hidden layer) drops hidden units
+    by the masks of ``key`` = ``[seed, batch count]`` (fastmlp._dropout),
+    and the count goes up by one a batch, so that the next call goes on
+    where this one stopped.
     """
     n_samples = order.shape[0]
     step = solver if upto == UPDATE else NO_STEP
@@ -479,7 +550,9 @@ def stochastic_epoch(
         # pass them, so both epochs share one compile of _row_part's tree.
         _row_part(_FIRST_PART, _ONE_PART, rows, X, data, indices, indptr, Y, sw, has_sw,
                   theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
-                  acts, deltas, part, upto, YES, alpha, step, state1, state2, hyper, lr_t)
+                  acts, deltas, part, upto, YES, alpha, step, state1, state2, hyper, lr_t,
+                  rates, key)
+        _next_batch(rates, key)
         if upto < BACKWARD:
             continue
         t = t_next
@@ -492,7 +565,7 @@ def parallel_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
     Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
-    upto=UPDATE,
+    rates, key, upto=UPDATE,
 ):
     """:func:`stochastic_epoch` with each batch split between ``len(G)`` threads.
 
@@ -516,7 +589,9 @@ def parallel_epoch(
         run_parts(n_parts, _ROW_PART,
                   (n_parts, rows, X, data, indices, indptr, Y, sw, has_sw, theta, G,
                    coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb, acts,
-                   deltas, part, upto, NO, alpha, NO_STEP, state1, state2, hyper, 0.0))
+                   deltas, part, upto, NO, alpha, NO_STEP, state1, state2, hyper, 0.0, rates,
+                   key))
+        _next_batch(rates, key)
         if upto < BACKWARD:
             continue
         sw_sum = 0.0

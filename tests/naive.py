@@ -159,3 +159,57 @@ def adam(theta, grad, m, v, t, lr, b1, b2, eps):
     v = b2 * v + (1 - b2) * grad**2
     lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
     return theta - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+# Dropout (fastmlp._dropout): the keep decisions by the same hash, in NumPy's
+# wrapping uint64 arithmetic on arrays.
+_U64 = np.uint64
+
+
+def _mix64(z):
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def _mix32(x):
+    low = _U64(0xFFFFFFFF)
+    x = x ^ (x >> _U64(16))
+    x = (x * _U64(0x85EBCA6B)) & low
+    x = x ^ (x >> _U64(13))
+    x = (x * _U64(0xC2B2AE35)) & low
+    return x ^ (x >> _U64(16))
+
+
+def dropout_hashes(key, layer, rows, n_units):
+    """(len(rows), n_units) 32-bit hashes of hidden layer ``layer``'s units in batch ``key``."""
+    golden = _U64(0x9E3779B97F4A7C15)
+    seed, count = (np.array([k], dtype=_U64) for k in key)
+    stream = _mix64(seed ^ _mix64(count * golden + _U64(layer)))
+    base = _mix64(stream + np.asarray(rows, dtype=_U64) * golden) >> _U64(32)
+    units = np.arange(n_units, dtype=_U64) * _U64(0x9E3779B9)
+    return _mix32((base[:, None] + units[None, :]) & _U64(0xFFFFFFFF))
+
+
+def dropout_factors(key, rows, hidden_units, rates):
+    """Per hidden layer, each unit's factor ``m / (1 - p)``: 0 if dropped."""
+    out = []
+    for layer, (k, p) in enumerate(zip(hidden_units, rates)):
+        threshold = np.floor((1.0 - p) * 2.0**32 + 0.5)
+        keep = dropout_hashes(key, layer, rows, k).astype(np.float64) < threshold
+        out.append(keep / (1.0 - p))
+    return out
+
+
+def mlp_loss_dropout(X, Y, sw, coefs, intercepts, hidden, out, loss_kind, alpha, factors,
+                     data_scale=1.0):
+    """:func:`mlp_loss` with hidden layer ``l``'s output multiplied by ``factors[l]``."""
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        last = i == len(coefs) - 1
+        A = activation(A @ W + b, out if last else hidden)
+        if not last:
+            A = A * factors[i]
+    s = len(X) if sw is None else sw.sum()
+    l2 = 0.5 * alpha * sum((W**2).sum() for W in coefs) / s
+    return data_scale * loss(A, Y, sw, loss_kind) + l2

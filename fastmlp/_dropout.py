@@ -1,0 +1,187 @@
+"""Dropout of hidden units in training: the rates, the masks and how they reach the epoch.
+
+Inverted dropout (Srivastava et al., 2014): in each training batch every
+unit of hidden layer ``l`` is dropped (its output set to 0) with
+probability ``rates[l]`` and kept otherwise, the kept outputs scaled by
+``1 / (1 - rates[l])`` so that a unit's expected output is the same as
+without dropout; prediction uses the network as it is, with no mask and no
+scale. The input and the output layer are never dropped.
+
+The masks are drawn inside the compiled epoch (:func:`drop_units`, called
+from :func:`fastmlp._mlp_kernels.forward_dropout`), with no random stream
+of its own: each unit's keep decision is a hash of ``(seed, batch count,
+layer, row of X, unit)`` compared with a threshold. ``key`` is the
+``uint64`` array ``[seed, batch count]``: the seed is drawn once per fit
+from the estimator's random state, only when a rate is above 0 (so that
+``dropout=0`` consumes nothing and stays bit-identical to scikit-learn),
+and the epoch adds 1 to the count after every batch. A row's mask depends
+neither on where the batch was split between threads nor on how the epoch
+was split into calls, so a model is the same on one thread or several.
+
+With dropout, every hidden layer keeps the slope of its activation next
+to its output (the second half of ``deltas``, as gelu and silu always do)
+and the mask is folded into both: ``A <- A m / (1 - p)``, ``S <- S m /
+(1 - p)``. The backward pass then multiplies by ``S`` (:func:`backprop_hidden`),
+which sends no gradient through a dropped unit and scales a kept one's by
+``1 / (1 - p)``, with no mask stored and none recomputed.
+"""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
+
+from ._activations import GELU, backprop_activation, deltas_per_unit, derivative, keeps_slope
+from ._config import cast_like, jit
+
+# splitmix64's constants (Steele, Lea and Flood, 2014) and murmur3's 32-bit
+# finaliser's (Appleby). A uint64 mixed with an int64 in Numba gives a
+# float64: every constant and shift count here is a NumPy uint64.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_GOLDEN32 = np.uint64(0x9E3779B9)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_FMIX1 = np.uint64(0x85EBCA6B)
+_FMIX2 = np.uint64(0xC2B2AE35)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_SHIFTS = tuple(np.uint64(k) for k in (13, 16, 27, 30, 31, 32))
+_S13, _S16, _S27, _S30, _S31, _S32 = _SHIFTS
+
+
+@jit(inline="always")
+def _mix64(z):
+    """splitmix64's finaliser: a bijection of uint64, every output bit hung on every input bit."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@jit(inline="always")
+def _mix32(x):
+    """murmur3's 32-bit finaliser, on the low 32 bits of a uint64 (``x < 2**32``).
+
+    32-bit multiplies vectorise on AVX2, where 64-bit ones do not: a 64-bit
+    hash per unit cost 1.6 ns an element (float64), this one 1.2.
+    """
+    x = x ^ (x >> _S16)
+    x = (x * _FMIX1) & _LOW32
+    x = x ^ (x >> _S13)
+    x = (x * _FMIX2) & _LOW32
+    return x ^ (x >> _S16)
+
+
+@jit
+def keep_threshold(rate):
+    """``round((1 - rate) * 2**32)``: a unit whose 32-bit hash is below it is kept."""
+    return np.uint64((1.0 - rate) * 4294967296.0 + 0.5)
+
+
+@jit
+def unit_hashes(key, layer, row, units, out):
+    """The 32-bit hashes of ``units`` units of one row (tests and :func:`drop_units`'s reference).
+
+    ``out[j]`` is unit ``j``'s hash in the batch ``key`` = ``[seed, batch
+    count]``, hidden layer ``layer``, row ``row`` of X.
+    """
+    base = _row_base(key, layer, row)
+    for j in range(units):
+        out[j] = _mix32((base + np.uint64(j) * _GOLDEN32) & _LOW32)
+
+
+@jit(inline="always")
+def _layer_stream(key, layer):
+    return _mix64(key[0] ^ _mix64(key[1] * _GOLDEN + np.uint64(layer)))
+
+
+@jit(inline="always")
+def _row_base(key, layer, row):
+    return _mix64(_layer_stream(key, layer) + np.uint64(row) * _GOLDEN) >> _S32
+
+
+@jit
+def dropping(rates):
+    """True when dropout is on (the estimator passes no rates when every rate is 0)."""
+    return rates.shape[0] > 0
+
+
+@jit
+def drop_units(A, S, kind, rates, key, layer, rows):
+    """Hidden layer ``layer``'s output ``A`` (n, k) masked and scaled, its slopes into ``S``.
+
+    ``S`` receives ``f'(z) m / (1 - p)`` and ``A`` becomes ``f(z) m / (1 -
+    p)``, ``m`` the keep decision of each unit of row ``rows[i]`` and ``p =
+    rates[layer]``. gelu and silu find their slopes in ``S`` already
+    (:func:`fastmlp._activations.bias_activate_keeping`); the other
+    activations take them from ``A`` before it is scaled. A layer whose rate
+    is 0 only keeps its slopes.
+    """
+    n, k = A.shape
+    if not keeps_slope(kind):
+        one = cast_like(1.0, S)
+        for i in range(n):
+            for j in range(k):
+                S[i, j] = one
+        derivative(A, S, kind)
+    rate = rates[layer]
+    if rate == 0.0:
+        return
+    threshold = keep_threshold(rate)
+    kept = cast_like(1.0 / (1.0 - rate), A)
+    dropped = cast_like(0.0, A)
+    for i in range(n):
+        base = _row_base(key, layer, rows[i])
+        for j in range(k):
+            h = _mix32((base + np.uint64(j) * _GOLDEN32) & _LOW32)
+            f = kept if h < threshold else dropped
+            A[i, j] *= f
+            S[i, j] *= f
+
+
+@jit
+def backprop_hidden(A, S, delta, kind, rates):
+    """``delta *= f'(z)``, times the mask and scale with dropout (the slopes ``S`` hold both)."""
+    # With dropout every hidden layer has kept slopes (drop_units): gelu's
+    # backward pass is the one that multiplies by them.
+    backprop_activation(A, S, delta, GELU if dropping(rates) else kind)
+
+
+def scratch_per_unit(hidden, rates):
+    """Entries of ``deltas`` a hidden unit and row: 2 with dropout (the slopes), else as before."""
+    return 2 if rates.shape[0] > 0 else deltas_per_unit(hidden)
+
+
+_MESSAGE = ("The 'dropout' parameter of %s must be a float in the range [0.0, 1.0) or an "
+            "array-like of such floats, one per hidden layer. Got %r instead.")
+
+
+def dropout_rates(dropout, n_hidden, owner="MLPClassifier"):
+    """The per-hidden-layer rates of ``dropout``, as a float64 array, or an empty one.
+
+    ``dropout`` is a float in [0, 1) for every hidden layer, or one such
+    float per hidden layer (``n_hidden`` of them). All zero gives an empty
+    array: dropout off, nothing drawn, the default path. Raises
+    :class:`~sklearn.utils._param_validation.InvalidParameterError` (a
+    ValueError, as scikit-learn's parameter validation raises for a bad
+    float) for a value outside [0, 1) and ValueError for the wrong number of
+    rates.
+    """
+    if isinstance(dropout, (Real, np.number)):
+        values = np.full(n_hidden, float(dropout))
+    elif isinstance(dropout, (str, bytes, dict)) or not hasattr(dropout, "__len__"):
+        raise InvalidParameterError(_MESSAGE % (owner, dropout))
+    else:
+        try:
+            values = np.asarray(dropout, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(_MESSAGE % (owner, dropout)) from None
+        if values.ndim != 1:
+            raise InvalidParameterError(_MESSAGE % (owner, dropout))
+    if not np.all((values >= 0.0) & (values < 1.0)):
+        raise InvalidParameterError(_MESSAGE % (owner, dropout))
+    if values.shape[0] != n_hidden:
+        raise ValueError(
+            "dropout has %d rates for %d hidden layers: give one float, or one rate per "
+            "hidden layer." % (values.shape[0], n_hidden))
+    if not values.any():
+        return np.empty(0)
+    return np.ascontiguousarray(values)
