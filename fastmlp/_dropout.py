@@ -8,7 +8,7 @@ without dropout; prediction uses the network as it is, with no mask and no
 scale. The input and the output layer are never dropped.
 
 The masks are drawn inside the compiled epoch (:func:`drop_units`, called
-from :func:`fastmlp._mlp_kernels.forward_dropout`), with no random stream
+from :func:`fastmlp._mlp_kernels.forward`), with no random stream
 of its own: each unit's keep decision is a hash of ``(seed, batch count,
 layer, row of X, unit)`` compared with a threshold. ``key`` is the
 ``uint64`` array ``[seed, batch count]``: the seed is drawn once per fit
@@ -18,12 +18,14 @@ and the epoch adds 1 to the count after every batch. A row's mask depends
 neither on where the batch was split between threads nor on how the epoch
 was split into calls, so a model is the same on one thread or several.
 
-With dropout, every hidden layer keeps the slope of its activation next
-to its output (the second half of ``deltas``, as gelu and silu always do)
-and the mask is folded into both: ``A <- A m / (1 - p)``, ``S <- S m /
-(1 - p)``. The backward pass then multiplies by ``S`` (:func:`backprop_hidden`),
-which sends no gradient through a dropped unit and scales a kept one's by
-``1 / (1 - p)``, with no mask stored and none recomputed.
+With dropout, every hidden layer keeps in the second half of ``deltas``
+what its backward pass needs once the output is masked: the slopes for
+gelu and silu (as they always do), the unmasked output ``f(z)`` for the
+others, whose derivative is taken from it. The backward pass multiplies the
+gradient of a layer's output by the same masks (:func:`mask_gradient`, the
+hash computed again rather than a mask stored), which sends no gradient
+through a dropped unit and scales a kept one's by ``1 / (1 - p)``, then by
+the activation's slope as without dropout.
 """
 
 from numbers import Real
@@ -31,7 +33,7 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
-from ._activations import GELU, backprop_activation, deltas_per_unit, derivative, keeps_slope
+from ._activations import deltas_per_unit, keeps_slope
 from ._config import cast_like, jit
 
 # splitmix64's constants (Steele, Lea and Flood, 2014) and murmur3's 32-bit
@@ -85,7 +87,7 @@ def unit_hashes(key, layer, row, units, out):
     """
     base = _row_base(key, layer, row)
     for j in range(units):
-        out[j] = _mix32((base + np.uint64(j) * _GOLDEN32) & _LOW32)
+        out[j] = _unit_hash(base, j)
 
 
 @jit(inline="always")
@@ -98,6 +100,11 @@ def _row_base(key, layer, row):
     return _mix64(_layer_stream(key, layer) + np.uint64(row) * _GOLDEN) >> _S32
 
 
+@jit(inline="always")
+def _unit_hash(base, j):
+    return _mix32((base + np.uint64(j) * _GOLDEN32) & _LOW32)
+
+
 @jit
 def dropping(rates):
     """True when dropout is on (the estimator passes no rates when every rate is 0)."""
@@ -105,44 +112,52 @@ def dropping(rates):
 
 
 @jit
-def drop_units(A, S, kind, rates, key, layer, rows):
-    """Hidden layer ``layer``'s output ``A`` (n, k) masked and scaled, its slopes into ``S``.
-
-    ``S`` receives ``f'(z) m / (1 - p)`` and ``A`` becomes ``f(z) m / (1 -
-    p)``, ``m`` the keep decision of each unit of row ``rows[i]`` and ``p =
-    rates[layer]``. gelu and silu find their slopes in ``S`` already
-    (:func:`fastmlp._activations.bias_activate_keeping`); the other
-    activations take them from ``A`` before it is scaled. A layer whose rate
-    is 0 only keeps its slopes.
-    """
-    n, k = A.shape
-    if not keeps_slope(kind):
-        one = cast_like(1.0, S)
-        for i in range(n):
-            for j in range(k):
-                S[i, j] = one
-        derivative(A, S, kind)
-    rate = rates[layer]
-    if rate == 0.0:
-        return
+def _scale_by_masks(M, rate, key, layer, rows):
+    """``M[i, j] *= m / (1 - rate)``, ``m`` the keep decision of unit ``j`` of row ``rows[i]``."""
+    n, k = M.shape
     threshold = keep_threshold(rate)
-    kept = cast_like(1.0 / (1.0 - rate), A)
-    dropped = cast_like(0.0, A)
+    kept = cast_like(1.0 / (1.0 - rate), M)
+    dropped = cast_like(0.0, M)
     for i in range(n):
         base = _row_base(key, layer, rows[i])
         for j in range(k):
-            h = _mix32((base + np.uint64(j) * _GOLDEN32) & _LOW32)
-            f = kept if h < threshold else dropped
-            A[i, j] *= f
-            S[i, j] *= f
+            M[i, j] *= kept if _unit_hash(base, j) < threshold else dropped
 
 
 @jit
-def backprop_hidden(A, S, delta, kind, rates):
-    """``delta *= f'(z)``, times the mask and scale with dropout (the slopes ``S`` hold both)."""
-    # With dropout every hidden layer has kept slopes (drop_units): gelu's
-    # backward pass is the one that multiplies by them.
-    backprop_activation(A, S, delta, GELU if dropping(rates) else kind)
+def drop_units(A, S, kind, rates, key, layer, rows):
+    """Dropout on hidden layer ``layer``'s output ``A`` (n, k), after its activation.
+
+    Nothing without dropout (``rates`` empty) or without slopes (``S``
+    empty: the output layer). Otherwise ``A`` becomes ``f(z) m / (1 - p)``,
+    ``m`` the keep decision of each unit of row ``rows[i]`` and ``p =
+    rates[layer]``, and ``S`` keeps what the backward pass needs after the
+    mask: gelu's and silu's slopes are there already
+    (:func:`fastmlp._activations.bias_activate_keeping`); for every other
+    activation ``S`` receives ``f(z)``, from which its slope is taken
+    (:func:`fastmlp._activations.derivative`).
+    """
+    if not dropping(rates) or S.shape[0] == 0:
+        return
+    n, k = A.shape
+    if not keeps_slope(kind):
+        for i in range(n):
+            for j in range(k):
+                S[i, j] = A[i, j]
+    if rates[layer] > 0.0:
+        _scale_by_masks(A, rates[layer], key, layer, rows)
+
+
+@jit
+def mask_gradient(D, rates, key, layer, rows):
+    """The backward pass through :func:`drop_units`' masks: ``D *= m / (1 - p)``.
+
+    ``D`` is the gradient with respect to hidden layer ``layer``'s output;
+    the masks are drawn again from the same hash (about 1 ns an element),
+    not stored. Nothing without dropout.
+    """
+    if dropping(rates) and rates[layer] > 0.0:
+        _scale_by_masks(D, rates[layer], key, layer, rows)
 
 
 def scratch_per_unit(hidden, rates):

@@ -29,6 +29,7 @@ from ._activations import (
     affine,
     bias_activate,
     bias_activate_columns,
+    backprop_activation,
     bias_activate_keeping,
     copy_into,
     csr_dot,
@@ -36,7 +37,7 @@ from ._activations import (
     keeps_slope,
 )
 from ._config import LAYER, NO, cast_like, jit
-from ._dropout import backprop_hidden, drop_units, dropping
+from ._dropout import drop_units, dropping, mask_gradient
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
 from ._parallel import Kernel, run_parts
@@ -82,19 +83,14 @@ def _slope_block(slopes, units, n, layer):
 
 
 @jit
-def _activate_layer(Z, b, kind, S, layer, rows, rates, key):
-    """Layer ``layer``'s bias and activation, its slopes kept in a non-empty ``S``;
-    with dropout (``rates``, ``key``: see fastmlp._dropout) a hidden layer's
-    units of rows ``rows`` are dropped."""
-    bias_activate_keeping(Z, b, kind, S)
-    if dropping(rates) and S.shape[0] > 0:
-        drop_units(Z, S, kind, rates, key, layer, rows)
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
+                  rows, rates, key):
+    """Layers ``first`` .. L - 1 of the forward pass.
 
-
-@jit
-def _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
-                          slopes, rows, rates, key):
-    """:func:`_upper_layers` with dropout (see :func:`_activate_layer`)."""
+    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
+    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`)
+    and drop units of rows ``rows`` with dropout (see :func:`forward`).
+    """
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
@@ -103,30 +99,25 @@ def _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out
         A = _block(acts, units, n, layer - 1)
         Z = _block(acts, units, n, layer)
         np.dot(A, W, Z)
-        _activate_layer(Z, b, kind, _slope_block(slopes, units, n, layer), layer, rows,
-                        rates, key)
+        S = _slope_block(slopes, units, n, layer)
+        bias_activate_keeping(Z, b, kind, S)
+        drop_units(Z, S, kind, rates, key, layer, rows)
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes):
-    """Layers ``first`` .. L - 1 of the forward pass.
-
-    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
-    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`).
-    """
-    _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
-                          slopes, _no_rows(), _no_rates(), _no_key())
-
-
-@jit
-def forward_dropout(
+def forward(
     Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
     slopes, rates, key,
 ):
-    """:func:`forward` of a training batch, with dropout when ``rates`` is not empty.
+    """Forward pass of ``n`` rows; layer outputs land in ``acts``.
 
-    ``rates`` and ``key`` are fastmlp._dropout's; the masks need the rows'
-    numbers ``rows[:n]``, dense input too, and ``slopes`` (:func:`_slopes`).
+    Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
+    matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
+    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
+    A non-empty ``rates`` is dropout (fastmlp._dropout): the hidden units of
+    the rows numbered ``rows[:n]`` (dense input too) are dropped by the
+    masks of the batch ``key``, which needs ``slopes``; prediction passes
+    empty ``rates`` and ``key``.
     """
     kind = out if units.shape[0] == 2 else hidden
     W = _weights(theta, coef_ptr, units, LAYER[0])
@@ -136,43 +127,11 @@ def forward_dropout(
         csr_dot(data, indices, indptr, rows[:n], W, Z)
     else:
         np.dot(Xb[:n], W, Z)
-    _activate_layer(Z, b, kind, _slope_block(slopes, units, n, LAYER[0]), LAYER[0], rows,
-                    rates, key)
-    _upper_layers_dropout(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
-                          slopes, rows, rates, key)
-
-
-@jit
-def forward(
-    Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
-    slopes,
-):
-    """Forward pass of ``n`` rows; layer outputs land in ``acts``.
-
-    Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
-    matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
-    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
-    No dropout: see :func:`forward_dropout`.
-    """
-    forward_dropout(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-                    acts, hidden, out, slopes, _no_rates(), _no_key())
-
-
-# No dropout: empty arrays of the types the training kernels pass (a global
-# array would be typed read-only, another compile of everything below it).
-@jit
-def _no_rates():
-    return np.empty(0)
-
-
-@jit
-def _no_key():
-    return np.empty(0, dtype=np.uint64)
-
-
-@jit
-def _no_rows():
-    return np.empty(0, dtype=np.intp)
+    S = _slope_block(slopes, units, n, LAYER[0])
+    bias_activate_keeping(Z, b, kind, S)
+    drop_units(Z, S, kind, rates, key, LAYER[0], rows)
+    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes,
+                  rows, rates, key)
 
 
 
@@ -213,8 +172,8 @@ def batch_gradient(
     """
     n_layers = units.shape[0] - 1
     slopes = _slopes(deltas, units, n, hidden, rates)
-    forward_dropout(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-                    acts, hidden, out, slopes, rates, key)
+    forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+            acts, hidden, out, slopes, rates, key)
     last = n_layers - 1
     P = _block(acts, units, n, last)
     Yn = Y[:n]
@@ -239,7 +198,10 @@ def batch_gradient(
             A = _block(acts, units, n, layer - 1)
             Dp = _block(deltas, units, n, layer - 1)
             np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            backprop_hidden(A, _slope_block(slopes, units, n, layer - 1), Dp, hidden, rates)
+            S = _slope_block(slopes, units, n, layer - 1)
+            # Dropout: S holds the layer's output before the masks (fastmlp._dropout).
+            mask_gradient(Dp, rates, key, layer - 1, rows)
+            backprop_activation(S if dropping(rates) else A, S, Dp, hidden)
             np.dot(A.T, D, Gw)
         elif data is not None:
             csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
@@ -335,7 +297,8 @@ def loss_grad(
     loss, sw_sum, squares = batch_gradient(
         Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
-        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0, _no_rates(), _no_key(),
+        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0, np.empty(0),
+        np.empty(0, dtype=np.uint64),
     )
     return loss + 0.5 * alpha * squares / sw_sum
 
@@ -354,7 +317,8 @@ def _loss_grad_part(
     part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
         Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
         G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
-        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0, _no_rates(), _no_key(),
+        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0, np.empty(0),
+        np.empty(0, dtype=np.uint64),
     )
 
 
@@ -463,9 +427,9 @@ def _row_part(
     if has_sw:
         _gather(sw, rq, swb[q])
     if upto == FORWARD:
-        forward_dropout(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
-                        units, acts[q], hidden, out,
-                        _slopes(deltas[q], units, r1 - r0, hidden, rates), rates, key)
+        forward(Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr, icpt_ptr,
+                units, acts[q], hidden, out, _slopes(deltas[q], units, r1 - r0, hidden, rates),
+                rates, key)
     if upto >= BACKWARD:
         part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = batch_gradient(
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
@@ -636,7 +600,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         for i in range(n):
             rows[i] = start + i
         forward(X, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-                acts, hidden, out, acts[:0])
+                acts, hidden, out, acts[:0], np.empty(0), np.empty(0, dtype=np.uint64))
     elif ZT.shape[0] > 0 and last > 0:
         # The hidden layer's output stays transposed; the next product
         # reads it as a Fortran-ordered matrix, so nothing is copied.
@@ -649,7 +613,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
                theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, LAYER[1]),
                out if last == 1 else hidden)
         _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2],
-                      acts[:0])
+                      acts[:0], rows, np.empty(0), np.empty(0, dtype=np.uint64))
     else:
         Z = _block(acts, units, n, LAYER[0])
         np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
@@ -658,7 +622,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
         _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
-                      acts[:0])
+                      acts[:0], rows, np.empty(0), np.empty(0, dtype=np.uint64))
     copy_into(_block(acts, units, n, last), result[start:stop])
     return True
 

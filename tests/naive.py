@@ -201,6 +201,16 @@ def dropout_factors(key, rows, hidden_units, rates):
     return out
 
 
+def central_differences(f, theta, h=1e-6):
+    """The gradient of ``f`` at ``theta`` by central differences, one entry at a time."""
+    numeric = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        numeric[i] = (f(theta + e) - f(theta - e)) / (2 * h)
+    return numeric
+
+
 def mlp_loss_dropout(X, Y, sw, coefs, intercepts, hidden, out, loss_kind, alpha, factors,
                      data_scale=1.0):
     """:func:`mlp_loss` with hidden layer ``l``'s output multiplied by ``factors[l]``."""

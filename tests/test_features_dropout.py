@@ -12,7 +12,6 @@ import warnings
 import numba
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import sklearn.neural_network as skn
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -26,6 +25,7 @@ from fastmlp._config import YES
 from fastmlp._dropout import drop_units, dropout_rates, keep_threshold, unit_hashes
 from fastmlp._losses import LOG_LOSS
 from fastmlp._optimizers import N_HYPER
+from test_features_activations import assert_sparse_and_float32_train_alike
 from test_kernels import _Net, _targets
 from test_mlp_parity import assert_same_model
 from test_threads import _Alternating
@@ -83,7 +83,7 @@ def test_keep_rate_and_scale(rate, dtype):
     # over 5 of them.
     assert abs(kept.mean() - (1 - rate)) < 0.006
     np.testing.assert_array_equal(A[kept], dtype(1 / (1 - rate)))
-    np.testing.assert_array_equal(S, A)  # identity's slope is 1, times the factor
+    np.testing.assert_array_equal(S, 1.0)  # the output before the masks
     # Neither rows nor units of one row lean: per-unit and per-row rates
     # within 5 standard errors.
     assert np.abs(kept.mean(axis=0) - (1 - rate)).max() < 5 * np.sqrt(rate * (1 - rate) / n)
@@ -144,13 +144,8 @@ def test_gradient_with_fixed_masks_matches_numpy_and_finite_differences(hidden, 
                                       0.1, factors)
 
     np.testing.assert_allclose(loss, ref(net.theta), rtol=1e-12)
-    h = 1e-6
-    numeric = np.empty_like(net.theta)
-    for i in range(net.theta.size):
-        e = np.zeros_like(net.theta)
-        e[i] = h
-        numeric[i] = (ref(net.theta + e) - ref(net.theta - e)) / (2 * h)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grad, naive.central_differences(ref, net.theta), rtol=1e-5,
+                               atol=1e-7)
     # No rates: no dropout, the bits of K.loss_grad.
     plain = _Net([4, 6, 5, k], seed=int(hidden))
     want = plain.loss_grad(X, Y, None, hidden, SOFTMAX, LOG_LOSS, 0.1)
@@ -283,13 +278,8 @@ def test_solvers_sparse_and_float32(digits, solver):
     X, y = digits
     params = dict(hidden_layer_sizes=(16,), max_iter=4, dropout=0.3, random_state=0,
                   solver=solver, learning_rate_init=0.05 if solver == "sgd" else 0.001)
-    dense = _fit(fastmlp.MLPClassifier(**params), X, y)
     # Rows are masked by their row number: CSR input draws the same masks.
-    sparse = _fit(fastmlp.MLPClassifier(**params), sp.csr_matrix(X), y)
-    np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-10)
-    single = _fit(fastmlp.MLPClassifier(**params), X.astype(np.float32), y)
-    assert single.coefs_[0].dtype == np.float32
-    np.testing.assert_allclose(single.loss_curve_, dense.loss_curve_, rtol=1e-3)
+    dense = assert_sparse_and_float32_train_alike(params, X, y)
     assert dense.loss_curve_[-1] < dense.loss_curve_[0]
 
 

@@ -401,13 +401,8 @@ def check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, alpha):
         return naive.mlp_loss(X, Y, sw, coefs, icpts, hidden, out, loss_kind, alpha, data_scale)
 
     np.testing.assert_allclose(loss, ref(net.theta, 1.0), rtol=1e-12)
-    h = 1e-6
-    numeric = np.empty_like(net.theta)
-    for i in range(net.theta.size):
-        e = np.zeros_like(net.theta)
-        e[i] = h
-        numeric[i] = (ref(net.theta + e) - ref(net.theta - e)) / (2 * h)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grad, naive.central_differences(ref, net.theta), rtol=1e-5,
+                               atol=1e-7)
 
 
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
