@@ -8,15 +8,17 @@ without dropout; prediction uses the network as it is, with no mask and no
 scale. The input and the output layer are never dropped.
 
 The masks are drawn inside the compiled epoch (:func:`drop_units`, called
-from :func:`fastmlp._mlp_kernels.forward`), with no random stream
-of its own: each unit's keep decision is a hash of ``(seed, batch count,
-layer, row of X, unit)`` compared with a threshold. ``key`` is the
-``uint64`` array ``[seed, batch count]``: the seed is drawn once per fit
-from the estimator's random state, only when a rate is above 0 (so that
-``dropout=0`` consumes nothing and stays bit-identical to scikit-learn),
-and the epoch adds 1 to the count after every batch. A row's mask depends
-neither on where the batch was split between threads nor on how the epoch
-was split into calls, so a model is the same on one thread or several.
+from :func:`fastmlp._mlp_kernels.forward`), with no random stream of its
+own: each unit's keep decision is a hash of ``(seed, batch count, layer,
+row of X, unit)`` compared with the layer's threshold. All of it travels
+in one int64 array ``drop`` = ``[seed, batch count, threshold of each
+hidden layer]`` (:func:`dropout_state`; empty: no dropout). The seed is
+drawn once per fit from the estimator's random state, only when a rate is
+above 0 (so that ``dropout=0`` consumes nothing and stays bit-identical to
+scikit-learn), and the epoch adds 1 to the count after every batch. A
+row's mask depends neither on where the batch was split between threads
+nor on how the epoch was split into calls, so a model is the same on one
+thread or several.
 
 With dropout, every hidden layer keeps in the second half of ``deltas``
 what its backward pass needs once the output is masked: the slopes for
@@ -72,32 +74,44 @@ def _mix32(x):
     return x ^ (x >> _S16)
 
 
-@jit
-def keep_threshold(rate):
-    """``round((1 - rate) * 2**32)``: a unit whose 32-bit hash is below it is kept."""
-    return np.uint64((1.0 - rate) * 4294967296.0 + 0.5)
+# A hash below a layer's threshold keeps the unit: thresholds are out of 2**32.
+_FULL = 1 << 32
+
+
+def thresholds(rates):
+    """``round((1 - rate) * 2**32)`` for each rate: the keep thresholds of :func:`dropout_state`."""
+    return np.floor((1.0 - np.asarray(rates, dtype=np.float64)) * _FULL + 0.5).astype(np.int64)
+
+
+def dropout_state(rates, seed=0, count=0):
+    """The kernels' ``drop`` array: ``[seed, batch count, threshold of each hidden layer]``.
+
+    int64 (the seed's uint64 bits), or empty without dropout (``rates``
+    empty). One array, the type of the kernels' row numbers: prediction
+    passes an empty slice of those, and no kernel compiles again for it.
+    """
+    if len(rates) == 0:
+        return np.empty(0, dtype=np.int64)
+    head = np.array([seed, count], dtype=np.uint64).view(np.int64)
+    return np.concatenate([head, thresholds(rates)])
 
 
 @jit
-def unit_hashes(key, layer, row, units, out):
+def unit_hashes(drop, layer, row, units, out):
     """The 32-bit hashes of ``units`` units of one row (tests and :func:`drop_units`'s reference).
 
-    ``out[j]`` is unit ``j``'s hash in the batch ``key`` = ``[seed, batch
-    count]``, hidden layer ``layer``, row ``row`` of X.
+    ``out[j]`` is unit ``j``'s hash in the batch of ``drop`` (its seed and
+    count), hidden layer ``layer``, row ``row`` of X.
     """
-    base = _row_base(key, layer, row)
+    base = _row_base(drop, layer, row)
     for j in range(units):
         out[j] = _unit_hash(base, j)
 
 
 @jit(inline="always")
-def _layer_stream(key, layer):
-    return _mix64(key[0] ^ _mix64(key[1] * _GOLDEN + np.uint64(layer)))
-
-
-@jit(inline="always")
-def _row_base(key, layer, row):
-    return _mix64(_layer_stream(key, layer) + np.uint64(row) * _GOLDEN) >> _S32
+def _row_base(drop, layer, row):
+    stream = _mix64(np.uint64(drop[0]) ^ _mix64(np.uint64(drop[1]) * _GOLDEN + np.uint64(layer)))
+    return _mix64(stream + np.uint64(row) * _GOLDEN) >> _S32
 
 
 @jit(inline="always")
@@ -105,64 +119,69 @@ def _unit_hash(base, j):
     return _mix32((base + np.uint64(j) * _GOLDEN32) & _LOW32)
 
 
-@jit
-def dropping(rates):
-    """True when dropout is on (the estimator passes no rates when every rate is 0)."""
-    return rates.shape[0] > 0
+@jit(inline="always")
+def dropping(drop):
+    """True when dropout is on (the estimator passes an empty ``drop`` when every rate is 0)."""
+    return drop.shape[0] > 0
 
 
 @jit
-def _scale_by_masks(M, rate, key, layer, rows):
-    """``M[i, j] *= m / (1 - rate)``, ``m`` the keep decision of unit ``j`` of row ``rows[i]``."""
+def _scale_by_masks(M, drop, layer, rows):
+    """``M[i, j] *= m / q``, ``m`` the keep decision of unit ``j`` of row ``rows[i]``.
+
+    ``q`` = threshold / 2**32 is the exact keep probability, ``1 - rate``
+    rounded to 2**-32, so that the scaled output's expectation is the
+    unmasked one.
+    """
     n, k = M.shape
-    threshold = keep_threshold(rate)
-    kept = cast_like(1.0 / (1.0 - rate), M)
+    threshold = np.uint64(drop[2 + layer])
+    kept = cast_like(4294967296.0 / drop[2 + layer], M)
     dropped = cast_like(0.0, M)
     for i in range(n):
-        base = _row_base(key, layer, rows[i])
+        base = _row_base(drop, layer, rows[i])
         for j in range(k):
             M[i, j] *= kept if _unit_hash(base, j) < threshold else dropped
 
 
 @jit
-def drop_units(A, S, kind, rates, key, layer, rows):
+def drop_units(A, S, kind, drop, layer, rows):
     """Dropout on hidden layer ``layer``'s output ``A`` (n, k), after its activation.
 
-    Nothing without dropout (``rates`` empty) or without slopes (``S``
-    empty: the output layer). Otherwise ``A`` becomes ``f(z) m / (1 - p)``,
-    ``m`` the keep decision of each unit of row ``rows[i]`` and ``p =
-    rates[layer]``, and ``S`` keeps what the backward pass needs after the
+    Nothing without dropout (``drop`` empty) or without slopes (``S``
+    empty: the output layer). Otherwise ``A`` becomes ``f(z) m / q``, ``m``
+    the keep decision of each unit of row ``rows[i]`` and ``q`` the layer's
+    keep probability, and ``S`` keeps what the backward pass needs after the
     mask: gelu's and silu's slopes are there already
     (:func:`fastmlp._activations.bias_activate_keeping`); for every other
     activation ``S`` receives ``f(z)``, from which its slope is taken
     (:func:`fastmlp._activations.derivative`).
     """
-    if not dropping(rates) or S.shape[0] == 0:
+    if not dropping(drop) or S.shape[0] == 0:
         return
     n, k = A.shape
     if not keeps_slope(kind):
         for i in range(n):
             for j in range(k):
                 S[i, j] = A[i, j]
-    if rates[layer] > 0.0:
-        _scale_by_masks(A, rates[layer], key, layer, rows)
+    if drop[2 + layer] < _FULL:
+        _scale_by_masks(A, drop, layer, rows)
 
 
 @jit
-def mask_gradient(D, rates, key, layer, rows):
-    """The backward pass through :func:`drop_units`' masks: ``D *= m / (1 - p)``.
+def mask_gradient(D, drop, layer, rows):
+    """The backward pass through :func:`drop_units`' masks: ``D *= m / q``.
 
     ``D`` is the gradient with respect to hidden layer ``layer``'s output;
     the masks are drawn again from the same hash (about 1 ns an element),
     not stored. Nothing without dropout.
     """
-    if dropping(rates) and rates[layer] > 0.0:
-        _scale_by_masks(D, rates[layer], key, layer, rows)
+    if dropping(drop) and drop[2 + layer] < _FULL:
+        _scale_by_masks(D, drop, layer, rows)
 
 
-def scratch_per_unit(hidden, rates):
-    """Entries of ``deltas`` a hidden unit and row: 2 with dropout (the slopes), else as before."""
-    return 2 if rates.shape[0] > 0 else deltas_per_unit(hidden)
+def scratch_per_unit(hidden, drop):
+    """Entries of ``deltas`` a hidden unit and row: 2 with dropout (``drop``), else as before."""
+    return 2 if drop.shape[0] > 0 else deltas_per_unit(hidden)
 
 
 _MESSAGE = ("The 'dropout' parameter of %s must be a float in the range [0.0, 1.0) or an "

@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 from . import _mlp_kernels as K
 from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
-from ._dropout import dropout_rates, scratch_per_unit
+from ._dropout import dropout_rates, dropout_state, scratch_per_unit
 from ._losses import LOSS_CODES, loss_parameters, loss_value
 from ._threads import ThreadChooser, blas_for, fitting, thread_budget
 from ._optimizers import (
@@ -743,13 +743,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         hidden, out, loss_kind = self._kernel_codes()
         if rates is None:
             rates = dropout_rates(self.dropout, len(units) - 2, type(self).__name__)
-        # [seed, batch count], kept with the optimizer state so that the
-        # count goes on over partial_fit calls (see fastmlp._dropout).
-        key = opt.setdefault("dropout_key", np.zeros(2, dtype=np.uint64))
+        drop = dropout_state(rates)
         if rates.shape[0]:
-            key[0] = self._random_state.randint(np.iinfo(np.uint64).max, dtype=np.uint64)
+            drop[:2] = np.array([
+                self._random_state.randint(np.iinfo(np.uint64).max, dtype=np.uint64),
+                # The batch count goes on over partial_fit calls.
+                opt.get("dropout_batches", 0)], dtype=np.uint64).view(np.int64)
         acts = np.empty((threads, rows * width), dtype=dtype)
-        deltas = np.empty((threads, rows * width * scratch_per_unit(hidden, rates)), dtype=dtype)
+        deltas = np.empty((threads, rows * width * scratch_per_unit(hidden, drop)), dtype=dtype)
         G = np.empty((threads, theta.shape[0]), dtype=dtype)
         Xb = np.empty((threads, 0 if inp.sparse else rows, inp.X.shape[1]), dtype=dtype)
         Yb = np.empty((threads, rows, Y.shape[1]), dtype=dtype)
@@ -773,8 +774,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
                     order[first * batch_size : stop * batch_size], batch_size, theta, G,
                     coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha, Xb, Yb, swb,
                     acts, deltas, part, opt["solver"], opt["state1"], opt["state2"],
-                    opt["hyper"], opt["t"], accumulated[0], rates, key, upto,
+                    opt["hyper"], opt["t"], accumulated[0], drop, upto,
                 )
+                if drop.shape[0]:
+                    opt["dropout_batches"] = int(drop[1])
 
             with blas_for(threads):
                 chooser.run(-(-order.shape[0] // batch_size), batches)

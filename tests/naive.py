@@ -181,23 +181,26 @@ def _mix32(x):
     return x ^ (x >> _U64(16))
 
 
-def dropout_hashes(key, layer, rows, n_units):
-    """(len(rows), n_units) 32-bit hashes of hidden layer ``layer``'s units in batch ``key``."""
+def dropout_hashes(seed, count, layer, rows, n_units):
+    """(len(rows), n_units) 32-bit hashes of hidden layer ``layer``'s units in batch ``count``."""
     golden = _U64(0x9E3779B97F4A7C15)
-    seed, count = (np.array([k], dtype=_U64) for k in key)
+    seed, count = (np.array([k], dtype=_U64) for k in (seed, count))
     stream = _mix64(seed ^ _mix64(count * golden + _U64(layer)))
     base = _mix64(stream + np.asarray(rows, dtype=_U64) * golden) >> _U64(32)
     units = np.arange(n_units, dtype=_U64) * _U64(0x9E3779B9)
     return _mix32((base[:, None] + units[None, :]) & _U64(0xFFFFFFFF))
 
 
-def dropout_factors(key, rows, hidden_units, rates):
-    """Per hidden layer, each unit's factor ``m / (1 - p)``: 0 if dropped."""
+def dropout_factors(seed, count, rows, hidden_units, rates):
+    """Per hidden layer, each unit's factor ``m / q``: 0 if dropped.
+
+    ``q`` is the keep probability, ``1 - p`` rounded to a multiple of 2**-32.
+    """
     out = []
     for layer, (k, p) in enumerate(zip(hidden_units, rates)):
-        threshold = np.floor((1.0 - p) * 2.0**32 + 0.5)
-        keep = dropout_hashes(key, layer, rows, k).astype(np.float64) < threshold
-        out.append(keep / (1.0 - p))
+        q = np.floor((1.0 - p) * 2.0**32 + 0.5) / 2.0**32
+        keep = dropout_hashes(seed, count, layer, rows, k).astype(np.float64) < q * 2.0**32
+        out.append(keep / q)
     return out
 
 

@@ -22,7 +22,7 @@ import naive
 from fastmlp import _mlp_kernels as K
 from fastmlp._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, SOFTMAX
 from fastmlp._config import YES
-from fastmlp._dropout import drop_units, dropout_rates, keep_threshold, unit_hashes
+from fastmlp._dropout import drop_units, dropout_rates, dropout_state, thresholds, unit_hashes
 from fastmlp._losses import LOG_LOSS
 from fastmlp._optimizers import N_HYPER
 from test_features_activations import assert_sparse_and_float32_train_alike
@@ -58,12 +58,12 @@ def _same(a, b):
 
 def test_hashes_match_numpy():
     rows = np.array([0, 5, 17, 123456, 2**31 + 7])
-    for key, layer in [((0, 0), 0), ((2**64 - 1, 3), 1), ((987654321, 10**6), 4)]:
-        key = np.array(key, dtype=np.uint64)
+    for (seed, count), layer in [((0, 0), 0), ((2**64 - 1, 3), 1), ((987654321, 10**6), 4)]:
+        drop = dropout_state([0.5] * 5, seed, count)
         got = np.empty((len(rows), 37), dtype=np.uint64)
         for i, r in enumerate(rows):
-            unit_hashes(key, layer, r, 37, got[i])
-        np.testing.assert_array_equal(got, naive.dropout_hashes(key, layer, rows, 37))
+            unit_hashes(drop, layer, r, 37, got[i])
+        np.testing.assert_array_equal(got, naive.dropout_hashes(seed, count, layer, rows, 37))
         assert got.max() < 2**32
 
 
@@ -75,14 +75,12 @@ def test_keep_rate_and_scale(rate, dtype):
     A = np.ones((n, k), dtype=dtype)
     S = np.empty_like(A)
     rows = np.random.RandomState(0).permutation(10 * n)[:n]
-    rates = np.array([0.0, rate])
-    drop_units(A, S, ACTIVATION_CODES["identity"], rates, np.array([42, 7], np.uint64), 1,
-               rows)
+    drop_units(A, S, ACTIVATION_CODES["identity"], dropout_state([0.0, rate], 42, 7), 1, rows)
     kept = A != 0
     # 200,000 draws: the standard error of the rate is below 0.0012; 0.006 is
     # over 5 of them.
     assert abs(kept.mean() - (1 - rate)) < 0.006
-    np.testing.assert_array_equal(A[kept], dtype(1 / (1 - rate)))
+    np.testing.assert_allclose(A[kept], 1 / (1 - rate), rtol=1e-9 if dtype == np.float64 else 1e-7)
     np.testing.assert_array_equal(S, 1.0)  # the output before the masks
     # Neither rows nor units of one row lean: per-unit and per-row rates
     # within 5 standard errors.
@@ -92,22 +90,23 @@ def test_keep_rate_and_scale(rate, dtype):
     assert abs(both - (1 - rate) ** 2) < 0.01
     # The same rows of another batch get another mask.
     B = np.ones_like(A)
-    drop_units(B, S, ACTIVATION_CODES["identity"], rates, np.array([42, 8], np.uint64), 1,
-               rows)
+    drop_units(B, S, ACTIVATION_CODES["identity"], dropout_state([0.0, rate], 42, 8), 1, rows)
     agree = ((B != 0) == kept).mean()
     assert abs(agree - ((1 - rate) ** 2 + rate**2)) < 0.01
 
 
 def test_threshold():
-    assert keep_threshold(0.0) == 2**32
-    assert keep_threshold(0.5) == 2**31
-    assert keep_threshold(0.999999) == round(1e-6 * 2**32)
+    np.testing.assert_array_equal(thresholds([0.0, 0.5, 0.999999]),
+                                  [2**32, 2**31, round(1e-6 * 2**32)])
+    drop = dropout_state([0.2, 0.0], 2**64 - 1, 5)
+    assert drop.dtype == np.int64 and drop[0] == -1 and drop[1] == 5
+    assert dropout_state(np.empty(0)).shape == (0,)
 
 
 # ------------------------------------------- forward and backward, masks fixed
 
 
-def _masked_loss_grad(net, X, Y, hidden, rates, key, rows, alpha):
+def _masked_loss_grad(net, X, Y, hidden, drop, rows, alpha):
     """The compiled batch_gradient with dropout: (loss with L2 term, gradient)."""
     n = X.shape[0]
     width = int(net.units[1:].sum())
@@ -116,7 +115,7 @@ def _masked_loss_grad(net, X, Y, hidden, rates, key, rows, alpha):
     loss, sw_sum, squares = K.batch_gradient(
         X, None, None, None, rows, n, Y, np.empty(0), False, net.theta, net.grad,
         net.coef_ptr, net.icpt_ptr, net.units, acts, deltas, hidden, SOFTMAX, LOG_LOSS,
-        YES, alpha, None, net.grad[:0], net.grad[:0], np.zeros(N_HYPER), 0.0, rates, key,
+        YES, alpha, None, net.grad[:0], net.grad[:0], np.zeros(N_HYPER), 0.0, drop,
     )
     return loss + 0.5 * alpha * squares / sw_sum, net.grad.copy()
 
@@ -130,10 +129,8 @@ def test_gradient_with_fixed_masks_matches_numpy_and_finite_differences(hidden, 
     X = rng.randn(n, 4)
     Y = _targets(LOG_LOSS, rng, n, k)
     rows = rng.permutation(1000)[:n]
-    key = np.array([12345, 6], dtype=np.uint64)
-    rates = np.array(rates)
-    loss, grad = _masked_loss_grad(net, X, Y, hidden, rates, key, rows, 0.1)
-    factors = naive.dropout_factors(key, rows, net.units[1:-1], rates)
+    loss, grad = _masked_loss_grad(net, X, Y, hidden, dropout_state(rates, 12345, 6), rows, 0.1)
+    factors = naive.dropout_factors(12345, 6, rows, net.units[1:-1], rates)
     # The masks drop something in every layer with a rate, not everything.
     for f, p in zip(factors, rates):
         assert (0 < (f == 0).mean() < 1) if p else (f == 1).all()
@@ -149,7 +146,7 @@ def test_gradient_with_fixed_masks_matches_numpy_and_finite_differences(hidden, 
     # No rates: no dropout, the bits of K.loss_grad.
     plain = _Net([4, 6, 5, k], seed=int(hidden))
     want = plain.loss_grad(X, Y, None, hidden, SOFTMAX, LOG_LOSS, 0.1)
-    got, g = _masked_loss_grad(plain, X, Y, hidden, np.empty(0), key, rows, 0.1)
+    got, g = _masked_loss_grad(plain, X, Y, hidden, dropout_state([]), rows, 0.1)
     assert got == want
     np.testing.assert_array_equal(g, plain.grad)
 
@@ -161,11 +158,10 @@ def test_rows_that_drop_a_unit_send_it_no_gradient():
     n = 30
     X, Y = rng.randn(n, 4), _targets(LOG_LOSS, rng, n, 3)
     rows = np.arange(n)
-    key = np.array([99, 0], dtype=np.uint64)
-    rates = np.array([0.5])
-    factors = naive.dropout_factors(key, rows, [6], rates)[0]
+    drop = dropout_state([0.5], 99, 0)
+    factors = naive.dropout_factors(99, 0, rows, [6], [0.5])[0]
     alpha = 0.1
-    _, grad = _masked_loss_grad(net, X, Y, ACTIVATION_CODES["tanh"], rates, key, rows, alpha)
+    _, grad = _masked_loss_grad(net, X, Y, ACTIVATION_CODES["tanh"], drop, rows, alpha)
     coefs, _ = net.unpack(net.theta)
     gW, gb = net.unpack(grad)
     assert 0 < (factors == 0).mean() < 1
@@ -173,8 +169,8 @@ def test_rows_that_drop_a_unit_send_it_no_gradient():
         keep = factors[:, j] != 0
         sub = _Net([4, 6, 3], seed=0)
         # The same rows by their numbers: the same masks.
-        _, g_sub = _masked_loss_grad(sub, X[keep], Y[keep], ACTIVATION_CODES["tanh"], rates,
-                                     key, rows[keep], alpha)
+        _, g_sub = _masked_loss_grad(sub, X[keep], Y[keep], ACTIVATION_CODES["tanh"], drop,
+                                     rows[keep], alpha)
         gW_sub, gb_sub = sub.unpack(g_sub)
         # A gradient is (sum over rows + alpha W) / rows: compare the sums.
         m = keep.sum()
@@ -291,7 +287,7 @@ def test_regressor_partial_fit_and_warm_start(digits):
     for _ in range(3):
         reg.partial_fit(X, y)
     # The batch count goes on over the calls: 3 batches each.
-    assert reg._optimizer["dropout_key"][1] == 9
+    assert reg._optimizer["dropout_batches"] == 9
     again = fastmlp.MLPRegressor(batch_size=100, **params)
     for _ in range(3):
         again.partial_fit(X, y)

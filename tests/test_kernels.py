@@ -438,7 +438,7 @@ def _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel):
         TANH, IDENTITY, SQUARED_ERROR, 1e-3, Xb, np.empty((n_threads, rows, n_out)),
         np.empty((n_threads, rows if has_sw else 0)), np.empty((n_threads, rows * width)),
         np.empty((n_threads, rows * width)), np.empty((n_threads, 3)), SGD, vel,
-        np.empty(0), hyper, 0, 0.0, np.empty(0), np.zeros(2, dtype=np.uint64),
+        np.empty(0), hyper, 0, 0.0, np.empty(0, dtype=np.int64),
     )
 
 
