@@ -193,6 +193,27 @@ def test_default_and_zero_rates_are_scikit_learns_model(digits):
         assert _same(_fit(fastmlp.MLPClassifier(dropout=zero, **params), X, y), default)
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_dropout_compiles_nothing_a_default_fit_did_not(digits, activation):
+    """A run-time branch, not a specialisation: a dropout fit after a plain one compiles nothing."""
+    from fastmlp._compile_profile import CompileRecorder
+
+    X, y = digits
+    params = dict(hidden_layer_sizes=(7, 5), max_iter=1, activation=activation, random_state=0)
+    _fit(fastmlp.MLPClassifier(**params), X, y)
+    kernels = (K.forward, K.batch_gradient, K._row_part, K.stochastic_epoch, K.parallel_epoch)
+    # Loaded from the cache or compiled: the specialisations there are.
+    before = [len(k.signatures) for k in kernels]
+    rec = CompileRecorder().install()
+    try:
+        clf = _fit(fastmlp.MLPClassifier(dropout=[0.5, 0.2], **params), X, y)
+        clf.predict(X)
+    finally:
+        rec.uninstall()
+    assert rec.records == []
+    assert [len(k.signatures) for k in kernels] == before
+
+
 def test_one_seed_is_drawn_only_with_dropout(digits):
     X, y = digits
     params = dict(hidden_layer_sizes=(10,), max_iter=2)
