@@ -143,7 +143,9 @@ def _scale_by_masks(M, drop, layer, rows):
             M[i, j] *= kept if _unit_hash(base, j) < threshold else dropped
 
 
-@jit
+# Inlined in the forward and backward passes: as functions of their own,
+# each was one more compile, and its code linked into every caller anyway.
+@jit(inline="always")
 def drop_units(A, S, kind, drop, layer, rows):
     """Dropout on hidden layer ``layer``'s output ``A`` (n, k), after its activation.
 
@@ -167,7 +169,7 @@ def drop_units(A, S, kind, drop, layer, rows):
         _scale_by_masks(A, drop, layer, rows)
 
 
-@jit
+@jit(inline="always")
 def mask_gradient(D, drop, layer, rows):
     """The backward pass through :func:`drop_units`' masks: ``D *= m / q``.
 

@@ -471,7 +471,7 @@ def _batch_loss(part, n_parts, n_threads, alpha):
     return loss + 0.5 * alpha * squares / sw_sum
 
 
-@jit
+@jit(inline="always")
 def _next_batch(drop):
     if dropping(drop):
         drop[1] += 1

@@ -200,7 +200,7 @@ def test_dropout_compiles_nothing_a_default_fit_did_not(digits, activation):
 
     X, y = digits
     params = dict(hidden_layer_sizes=(7, 5), max_iter=1, activation=activation, random_state=0)
-    _fit(fastmlp.MLPClassifier(**params), X, y)
+    _fit(fastmlp.MLPClassifier(**params), X, y).predict(X)
     kernels = (K.forward, K.batch_gradient, K._row_part, K.stochastic_epoch, K.parallel_epoch)
     # Loaded from the cache or compiled: the specialisations there are.
     before = [len(k.signatures) for k in kernels]
