@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 from . import _mlp_kernels as K
 from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
+from ._dropout import dropout_rates, dropout_state, scratch_per_unit
 from ._losses import LOSS_CODES, loss_parameters, loss_value
 from ._threads import ThreadChooser, blas_for, fitting, share_of, thread_budget
 from ._optimizers import (
@@ -164,6 +165,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # Each rate of an array-like is checked at fit (fastmlp._dropout).
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
     @abstractmethod
@@ -193,7 +196,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         epsilon,
         n_iter_no_change,
         max_fun,
+        dropout=0.0,
     ):
+        self.dropout = dropout
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -371,6 +376,12 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
+        rates = dropout_rates(self.dropout, len(hidden_layer_sizes), type(self).__name__)
+        if rates.shape[0] and self.solver not in _STOCHASTIC_SOLVERS:
+            # L-BFGS's line search compares losses of one objective; a new
+            # mask at every evaluation would change the objective under it.
+            raise ValueError("dropout needs solver='sgd' or 'adam', got solver=%r."
+                             % self.solver)
 
         y_given = y
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -413,7 +424,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
                          (1 if incremental else self.max_iter) + (0 if stochastic else 1),
                          "epoch" if stochastic else "lbfgs-iter")
         if stochastic:
-            self._fit_stochastic(X, Y, sample_weight, incremental, validation, tasks)
+            self._fit_stochastic(X, Y, sample_weight, incremental, validation, tasks, rates)
         else:
             self._fit_lbfgs(X, Y, sample_weight, tasks)
         tasks.close()
@@ -603,7 +614,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
             "t": 0,
         }
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental, validation=None, tasks=None):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental, validation=None, tasks=None,
+                        rates=None):
         theta = self._theta
         opt = getattr(self, "_optimizer", None)
         if (
@@ -668,7 +680,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
                     "sample size. It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        run_epoch = self._epoch_runner(X, Y, sample_weight, batch_size, opt)
+        run_epoch = self._epoch_runner(X, Y, sample_weight, batch_size, opt, rates)
         hyper = opt["hyper"]
 
         # The rows of X this fit trains on, in this epoch's order.
@@ -725,11 +737,14 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         if early_stopping:
             theta[:] = self._best_theta
 
-    def _epoch_runner(self, X, Y, sample_weight, batch_size, opt):
+    def _epoch_runner(self, X, Y, sample_weight, batch_size, opt, rates=None):
         """Allocate one epoch's buffers once; return ``run(order, upto)``.
 
         ``run`` makes one compiled pass over the rows in ``order`` (advancing
         the optimizer state ``opt``) and returns the summed batch losses.
+        ``rates`` are the dropout rates (fastmlp._dropout.dropout_rates; None:
+        from ``self.dropout``); with dropout on, the masks' seed is drawn here
+        from the random state, and nothing is drawn without.
         """
         theta = self._theta
         dtype = theta.dtype
@@ -745,8 +760,16 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         # Each thread's buffers for its share of a batch's rows.
         rows = -(-batch_size // threads)
         hidden, out, loss_kind = self._kernel_codes()
+        if rates is None:
+            rates = dropout_rates(self.dropout, len(units) - 2, type(self).__name__)
+        drop = dropout_state(rates)
+        if rates.shape[0]:
+            drop[:2] = np.array([
+                self._random_state.randint(np.iinfo(np.uint64).max, dtype=np.uint64),
+                # The batch count goes on over partial_fit calls.
+                opt.get("dropout_batches", 0)], dtype=np.uint64).view(np.int64)
         acts = np.empty((threads, rows * width), dtype=dtype)
-        deltas = np.empty((threads, rows * width * deltas_per_unit(hidden)), dtype=dtype)
+        deltas = np.empty((threads, rows * width * scratch_per_unit(hidden, drop)), dtype=dtype)
         G = np.empty((threads, theta.shape[0]), dtype=dtype)
         Xb = np.empty((threads, 0 if inp.sparse else rows, inp.X.shape[1]), dtype=dtype)
         Yb = np.empty((threads, rows, Y.shape[1]), dtype=dtype)
@@ -770,8 +793,10 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
                     order[first * batch_size : stop * batch_size], batch_size, theta, G,
                     coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha, Xb, Yb, swb,
                     acts, deltas, part, opt["solver"], opt["state1"], opt["state2"],
-                    opt["hyper"], opt["t"], accumulated[0], upto,
+                    opt["hyper"], opt["t"], accumulated[0], drop, upto,
                 )
+                if drop.shape[0]:
+                    opt["dropout_batches"] = int(drop[1])
 
             with blas_for(threads):
                 chooser.run(-(-order.shape[0] // batch_size), batches)
@@ -1179,6 +1204,23 @@ _COMMON_PARAMS_DOC = """
         Maximum number of loss function calls (``solver='lbfgs'``).
 """
 
+_DROPOUT_DOC = """
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Inverted dropout of hidden units in training (``solver='sgd'`` or
+        ``'adam'``): in every batch each unit of a hidden layer is dropped
+        (its output set to 0, no gradient through it) with this probability,
+        and the kept units' outputs are scaled by ``1 / (1 - dropout)``. One
+        float in [0, 1) for every hidden layer, or one per hidden layer. The
+        input and output layers are never dropped, and prediction (including
+        the early-stopping score and ``validation_loss_curve_``) uses the
+        whole network, unscaled. The masks are drawn inside the compiled
+        epoch from a seed drawn from ``random_state``: the same seed gives
+        the same model, on any number of threads; ``dropout=0`` (the
+        default) draws nothing and trains scikit-learn's model. Not in
+        scikit-learn; ``solver='lbfgs'`` raises ValueError, since its line
+        search needs one deterministic objective.
+"""
+
 _COMMON_ATTRS_DOC = """
     loss_ : float
         The current loss computed with the loss function.
@@ -1251,6 +1293,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         score. Not in scikit-learn's MLPClassifier; None (the default)
         trains the same model as scikit-learn's.
 
+    {dropout}
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -1301,6 +1345,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         class_weight=None,
+        dropout=0.0,
     ):
         self.class_weight = class_weight
         super().__init__(
@@ -1328,6 +1373,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            dropout=dropout,
         )
 
     _parameter_constraints: dict = {
@@ -1546,6 +1592,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         standardize ``y`` (e.g. ``TransformedTargetRegressor``) or set it to
         about 1.35 times the noise's standard deviation.
 
+    {dropout}
+
     Attributes
     ----------
     {attrs}
@@ -1597,6 +1645,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         huber_delta=1.35,
+        dropout=0.0,
     ):
         self.huber_delta = huber_delta
         super().__init__(
@@ -1624,6 +1673,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            dropout=dropout,
         )
 
     def predict(self, X):
@@ -1709,10 +1759,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
 
 MLPClassifier.__doc__ = MLPClassifier.__doc__.format(
-    params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC
+    params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC, dropout=_DROPOUT_DOC.strip("\n")[4:]
 )
 MLPRegressor.__doc__ = MLPRegressor.__doc__.format(
-    params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC
+    params=_COMMON_PARAMS_DOC, attrs=_COMMON_ATTRS_DOC, dropout=_DROPOUT_DOC.strip("\n")[4:]
 )
 
 

@@ -27,9 +27,9 @@ import numpy as np
 
 from ._activations import (
     affine,
-    backprop_activation,
     bias_activate,
     bias_activate_columns,
+    backprop_activation,
     bias_activate_keeping,
     copy_into,
     csr_dot,
@@ -37,6 +37,7 @@ from ._activations import (
     keeps_slope,
 )
 from ._config import LAYER, NO, cast_like, jit
+from ._dropout import drop_units, dropping, mask_gradient
 from ._losses import loss_value, output_delta
 from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
 from ._parallel import Kernel, call, fetch_add, run_parts
@@ -58,16 +59,17 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _slopes(deltas, units, n, hidden):
+def _slopes(deltas, units, n, hidden, drop):
     """Where a batch of ``n`` rows keeps its hidden slopes: ``deltas``' second half, or nothing.
 
-    Only gelu and silu keep them (see fastmlp._activations.keeps_slope); their
-    ``deltas`` hold ``deltas_per_unit`` = 2 entries a unit and row.
+    gelu and silu keep them (see fastmlp._activations.keeps_slope), and
+    every activation with dropout (``drop``, see fastmlp._dropout); their
+    ``deltas`` hold 2 entries a unit and row.
     """
     width = 0
     for j in range(1, units.shape[0]):
         width += units[j]
-    if keeps_slope(hidden):
+    if keeps_slope(hidden) or dropping(drop):
         return deltas[n * width : 2 * n * width]
     return deltas[:0]
 
@@ -81,11 +83,13 @@ def _slope_block(slopes, units, n, layer):
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes):
+def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
+                  rows, drop):
     """Layers ``first`` .. L - 1 of the forward pass.
 
     Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
-    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`).
+    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`)
+    and drop units of rows ``rows`` with dropout (see :func:`forward`).
     """
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
@@ -95,19 +99,24 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
         A = _block(acts, units, n, layer - 1)
         Z = _block(acts, units, n, layer)
         np.dot(A, W, Z)
-        bias_activate_keeping(Z, b, kind, _slope_block(slopes, units, n, layer))
+        S = _slope_block(slopes, units, n, layer)
+        bias_activate_keeping(Z, b, kind, S)
+        drop_units(Z, S, kind, drop, layer, rows)
 
 
 @jit
 def forward(
     Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
-    slopes,
+    slopes, drop,
 ):
     """Forward pass of ``n`` rows; layer outputs land in ``acts``.
 
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
     A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
+    A non-empty ``drop`` is dropout (fastmlp._dropout): the hidden units of
+    the rows numbered ``rows[:n]`` (dense input too) are dropped by the
+    batch's masks, which needs ``slopes``; prediction passes an empty one.
     """
     kind = out if units.shape[0] == 2 else hidden
     W = _weights(theta, coef_ptr, units, LAYER[0])
@@ -117,8 +126,11 @@ def forward(
         csr_dot(data, indices, indptr, rows[:n], W, Z)
     else:
         np.dot(Xb[:n], W, Z)
-    bias_activate_keeping(Z, b, kind, _slope_block(slopes, units, n, LAYER[0]))
-    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes)
+    S = _slope_block(slopes, units, n, LAYER[0])
+    bias_activate_keeping(Z, b, kind, S)
+    drop_units(Z, S, kind, drop, LAYER[0], rows)
+    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes,
+                  rows, drop)
 
 
 
@@ -132,7 +144,7 @@ _FIRST_PART = np.intp(0)
 def batch_gradient(
     Xb, data, indices, indptr, rows, n, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
-    finish, alpha, solver, state1, state2, hyper, lr_t,
+    finish, alpha, solver, state1, state2, hyper, lr_t, drop,
 ):
     """Forward and backward over ``n`` rows, the gradient into ``G``.
 
@@ -150,14 +162,17 @@ def batch_gradient(
     Numba removes the branch for a None, so a first lbfgs fit does not
     compile SGD and Adam). ``Y[:n]`` and ``sw[:n]`` are the
     targets and weights of the rows, in the order of ``Xb``/``rows``.
+    With dropout (a non-empty ``drop``, see fastmlp._dropout), the rows'
+    hidden units are dropped by the batch's masks, forward and
+    backward; ``rows[:n]`` must then number the rows, dense input too.
 
     Returns ``(mean loss of the rows, sum of their weights, sum of squared
     weights)``, the last 0 without ``finish``.
     """
     n_layers = units.shape[0] - 1
-    slopes = _slopes(deltas, units, n, hidden)
+    slopes = _slopes(deltas, units, n, hidden, drop)
     forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-            acts, hidden, out, slopes)
+            acts, hidden, out, slopes, drop)
     last = n_layers - 1
     P = _block(acts, units, n, last)
     Yn = Y[:n]
@@ -182,7 +197,10 @@ def batch_gradient(
             A = _block(acts, units, n, layer - 1)
             Dp = _block(deltas, units, n, layer - 1)
             np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            backprop_activation(A, _slope_block(slopes, units, n, layer - 1), Dp, hidden)
+            S = _slope_block(slopes, units, n, layer - 1)
+            # Dropout: S holds the layer's output before the masks (fastmlp._dropout).
+            mask_gradient(Dp, drop, layer - 1, rows)
+            backprop_activation(S if dropping(drop) else A, S, Dp, hidden)
             np.dot(A.T, D, Gw)
         elif data is not None:
             csr_transpose_dot(data, indices, indptr, rows[:n], D, Gw)
@@ -289,7 +307,7 @@ def loss_grad(
     loss, sw_sum, squares = call(_BATCH_GRADIENT, (
         Xb, data, indices, indptr, rows, n, Y, sw, has_sw, theta, grad, coef_ptr,
         icpt_ptr, units, acts, deltas, hidden, out, loss_kind,
-        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0,
+        YES, alpha, None, grad[:0], grad[:0], np.zeros(N_HYPER), 0.0, rows[:0],
     ))
     return loss + 0.5 * alpha * squares / sw_sum
 
@@ -308,7 +326,7 @@ def _loss_grad_part(
     part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = call(_BATCH_GRADIENT, (
         Xq, data, indices, indptr, rows[r0:r1], r1 - r0, Y[r0:r1], swq, has_sw, theta,
         G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
-        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0,
+        NO, alpha, None, theta[:0], theta[:0], np.zeros(N_HYPER), 0.0, rows[:0],
     ))
 
 
@@ -398,12 +416,14 @@ def _row_part(
     q, n_parts, rows, X, data, indices, indptr, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind,
     Xb, Yb, swb, acts, deltas, part, upto, finish, alpha, solver, state1, state2,
-    hyper, lr_t,
+    hyper, lr_t, drop,
 ):
     """Part ``q`` of ``n_parts`` of a batch's rows: gather, forward, backward.
 
     Works in part ``q``'s own buffers (``Xb[q]``, ``acts[q]``, ``G[q]`` ...)
-    and leaves what :func:`batch_gradient` returns in ``part[q]``.
+    and leaves what :func:`batch_gradient` returns in ``part[q]``. Dropout
+    (``drop``) masks each row by its number in X, so the split of
+    a batch into parts does not change its masks.
     """
     n = rows.shape[0]
     r0 = q * n // n_parts
@@ -417,12 +437,12 @@ def _row_part(
     if upto == FORWARD:
         call(_FORWARD, (Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr,
                         icpt_ptr, units, acts[q], hidden, out,
-                        _slopes(deltas[q], units, r1 - r0, hidden)))
+                        _slopes(deltas[q], units, r1 - r0, hidden, drop), drop))
     if upto >= BACKWARD:
         part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = call(_BATCH_GRADIENT, (
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
             G[q], coef_ptr, icpt_ptr, units, acts[q], deltas[q], hidden, out, loss_kind,
-            finish, alpha, solver, state1, state2, hyper, lr_t,
+            finish, alpha, solver, state1, state2, hyper, lr_t, drop,
         ))
 
 
@@ -462,12 +482,18 @@ def _batch_loss(part, n_parts, n_threads, alpha):
     return loss + 0.5 * alpha * squares / sw_sum
 
 
+@jit(inline="always")
+def _next_batch(drop):
+    if dropping(drop):
+        drop[1] += 1
+
+
 @jit
 def stochastic_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
     Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
-    upto=UPDATE,
+    drop, upto=UPDATE,
 ):
     """One pass over the rows in ``order`` by minibatches of ``batch_size``, one thread.
 
@@ -481,6 +507,11 @@ def stochastic_epoch(
     an epoch run as several calls over consecutive pieces of ``order`` (each
     a whole number of batches) passes each call's sum to the next, and adds
     up the same numbers in the same order as one call.
+
+    Dropout: a non-empty ``drop`` (``[seed, batch count, threshold of each
+    hidden layer]``, fastmlp._dropout) drops hidden units by the batch's masks,
+    and the count goes up by one a batch, so that the next call goes on
+    where this one stopped.
     """
     n_samples = order.shape[0]
     step = solver if upto == UPDATE else NO_STEP
@@ -491,7 +522,9 @@ def stochastic_epoch(
         # pass them, so both epochs share one compile of _row_part's tree.
         _row_part(_FIRST_PART, _ONE_PART, rows, X, data, indices, indptr, Y, sw, has_sw,
                   theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
-                  acts, deltas, part, upto, YES, alpha, step, state1, state2, hyper, lr_t)
+                  acts, deltas, part, upto, YES, alpha, step, state1, state2, hyper, lr_t,
+                  drop)
+        _next_batch(drop)
         if upto < BACKWARD:
             continue
         t = t_next
@@ -504,7 +537,7 @@ def parallel_epoch(
     X, data, indices, indptr, Y, sw, has_sw, order, batch_size,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, alpha,
     Xb, Yb, swb, acts, deltas, part, solver, state1, state2, hyper, t, accumulated,
-    upto=UPDATE,
+    drop, upto=UPDATE,
 ):
     """:func:`stochastic_epoch` with each batch split between ``len(G)`` threads.
 
@@ -528,7 +561,8 @@ def parallel_epoch(
         run_parts(n_parts, _ROW_PART,
                   (n_parts, rows, X, data, indices, indptr, Y, sw, has_sw, theta, G,
                    coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb, acts,
-                   deltas, part, upto, NO, alpha, NO_STEP, state1, state2, hyper, 0.0))
+                   deltas, part, upto, NO, alpha, NO_STEP, state1, state2, hyper, 0.0, drop))
+        _next_batch(drop)
         if upto < BACKWARD:
             continue
         sw_sum = 0.0
@@ -573,7 +607,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         for i in range(n):
             rows[i] = start + i
         forward(X, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-                acts, hidden, out, acts[:0])
+                acts, hidden, out, acts[:0], rows[:0])
     elif ZT.shape[0] > 0 and last > 0:
         # The hidden layer's output stays transposed; the next product
         # reads it as a Fortran-ordered matrix, so nothing is copied.
@@ -586,7 +620,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
                theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, LAYER[1]),
                out if last == 1 else hidden)
         _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2],
-                      acts[:0])
+                      acts[:0], rows, rows[:0])
     else:
         Z = _block(acts, units, n, LAYER[0])
         np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
@@ -595,7 +629,7 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
         _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
-                      acts[:0])
+                      acts[:0], rows, rows[:0])
     copy_into(_block(acts, units, n, last), result[start:stop])
     return True
 

@@ -305,7 +305,7 @@ def main(argv=None):
                         "on one thread side by side")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--features", action="store_true",
-                        help="instead: the options beyond scikit-learn (hidden activations) "
+                        help="instead: the options beyond scikit-learn (hidden activations, dropout) "
                         "timed against fastmlp's relu epoch (fastmlp.bench_features)")
     args = parser.parse_args(argv)
     if args.features:

@@ -3,11 +3,12 @@
 ``python -m fastmlp bench --features`` (``--quick`` for smaller data) times
 MLPClassifier epochs on the MNIST-shaped workload (``mnist_f64``/``mnist_f32``
 of :data:`fastmlp._workloads.WORKLOADS`: 784 -> 100 -> 10, adam, batch 200)
-with each hidden activation, in one process, the variants interleaved round
-by round so that a change in the machine's load hits them alike, and reports
-each one's median epoch time as a ratio to relu's. scikit-learn has none of
-these options, so the reference is fastmlp's relu epoch (whose own ratio to
-scikit-learn is in the main table).
+with each hidden activation, and with dropout 0.2 against none, in one
+process, the variants interleaved round by round so that a change in the
+machine's load hits them alike, and reports each one's median epoch time as
+a ratio to relu's (to no dropout's). scikit-learn has none of these options,
+so the reference is fastmlp's default epoch (whose own ratio to scikit-learn
+is in the main table).
 """
 
 import time
@@ -36,26 +37,54 @@ def _epoch_seconds(X, y, params, epochs):
         return (time.perf_counter() - start) / epochs
 
 
-def activation_epochs(quick, dtype_name="f64", rounds=None, epochs=None):
-    """``{activation: median seconds per epoch}`` on the MNIST-shaped workload.
+def _interleaved_epochs(quick, dtype_name, variants, rounds, epochs):
+    """``{name: median seconds per epoch}`` of each variant's parameters, MNIST-shaped.
 
-    Each round fits every activation once, in turn; the medians are over
-    the rounds.
+    Each round fits every variant once, in turn; the medians are over the
+    rounds.
     """
     w = BY_NAME["mnist_" + dtype_name]
     X, y, _, _ = w.data(quick)
     params = dict(w.estimator_params(quick))
     rounds = rounds or 3
-    epochs = epochs or (2 if quick else 2)
+    epochs = epochs or 2
     # One short fit each first: compiles (or loads) the kernels, which are
-    # shared by every activation (the activation is a run-time argument).
-    for act in ACTIVATIONS:
-        _epoch_seconds(X[:400], y[:400], {**params, "activation": act}, 1)
-    times = {act: [] for act in ACTIVATIONS}
+    # shared by every variant (activation and dropout are run-time arguments).
+    for extra in variants.values():
+        _epoch_seconds(X[:400], y[:400], {**params, **extra}, 1)
+    times = {name: [] for name in variants}
     for _ in range(rounds):
-        for act in ACTIVATIONS:
-            times[act].append(_epoch_seconds(X, y, {**params, "activation": act}, epochs))
-    return {act: float(np.median(t)) for act, t in times.items()}, (len(X), rounds, epochs)
+        for name, extra in variants.items():
+            times[name].append(_epoch_seconds(X, y, {**params, **extra}, epochs))
+    return {name: float(np.median(t)) for name, t in times.items()}, (len(X), rounds, epochs)
+
+
+def activation_epochs(quick, dtype_name="f64", rounds=None, epochs=None):
+    """``{activation: median seconds per epoch}`` on the MNIST-shaped workload."""
+    return _interleaved_epochs(quick, dtype_name, {a: {"activation": a} for a in ACTIVATIONS},
+                               rounds, epochs)
+
+
+# The issue's figure: dropout 0.2 at most 1.15x the epoch without.
+DROPOUT_RATE = 0.2
+
+
+def dropout_epochs(quick, dtype_name="f64", rounds=None, epochs=None):
+    """``{"none": s, "0.2": s}``: median seconds per epoch without and with dropout (relu)."""
+    return _interleaved_epochs(quick, dtype_name,
+                               {"none": {}, str(DROPOUT_RATE): {"dropout": DROPOUT_RATE}},
+                               rounds or 5, epochs)
+
+
+def format_dropout(medians, shape, dtype_name):
+    n, rounds, epochs = shape
+    base = medians["none"]
+    lines = ["Dropout, MLPClassifier 784 -> 100 -> 10 (relu, adam, batch 200, %s), %d rows: "
+             "median of %d rounds of %d epochs, interleaved" % (dtype_name, n, rounds, epochs),
+             "%-12s %12s %10s" % ("dropout", "s / epoch", "vs none")]
+    for name, s in medians.items():
+        lines.append("%-12s %12.4f %9.3fx" % (name, s, s / base))
+    return "\n".join(lines)
 
 
 def format_activations(medians, shape, dtype_name):
@@ -109,6 +138,37 @@ def per_element(dtype, rows=200, units=100, repeats=200):
     return out
 
 
+def dropout_per_element(dtype, rows=200, units=100, repeats=200):
+    """``(forward ns, backward ns)`` per element of dropout 0.2 on a relu ``rows x units`` block.
+
+    The forward pass's part (the unmasked output kept, then the masks) and
+    the backward pass's (the masks again, on the gradient): the minimum
+    over ``repeats`` calls, which a loaded machine inflates least. The
+    epoch does ``n_samples x units`` of each.
+    """
+    from ._activations import RELU
+    from ._dropout import drop_units, dropout_state, mask_gradient
+
+    rng = np.random.RandomState(0)
+    A0 = np.maximum(rng.randn(rows, units), 0).astype(dtype)
+    A, S, D = A0.copy(), np.empty_like(A0), np.ones_like(A0)
+    order = rng.permutation(60_000)[:rows]
+    drop = dropout_state([DROPOUT_RATE], 1, 0)
+    drop_units(A, S, RELU, drop, 0, order)  # compile
+    mask_gradient(D, drop, 0, order)
+    fwd, bwd = [], []
+    for _ in range(repeats):
+        A[:] = A0
+        t0 = time.perf_counter()
+        drop_units(A, S, RELU, drop, 0, order)
+        t1 = time.perf_counter()
+        mask_gradient(D, drop, 0, order)
+        t2 = time.perf_counter()
+        fwd.append(t1 - t0)
+        bwd.append(t2 - t1)
+    return min(fwd) / A.size * 1e9, min(bwd) / A.size * 1e9
+
+
 def format_per_element(table, dtype_name):
     lines = ["Per element of a 200 x 100 hidden block (%s), minimum of 200 calls:" % dtype_name,
              "%-12s %12s %12s" % ("activation", "forward ns", "backward ns")]
@@ -118,7 +178,8 @@ def format_per_element(table, dtype_name):
 
 
 def main(quick=False, dtypes=("f64", "f32")):
-    """Print the tables; returns them as ``{dtype: {activation: ratio to relu}}``."""
+    """Print the tables; returns ``{dtype: {activation: ratio to relu}}`` and
+    ``{"dropout " + dtype: {"none": 1.0, "0.2": ratio}}``."""
     for dtype_name in dtypes:
         dtype = np.float64 if dtype_name == "f64" else np.float32
         print(format_per_element(per_element(dtype), dtype_name))
@@ -129,4 +190,15 @@ def main(quick=False, dtypes=("f64", "f32")):
         print(format_activations(medians, shape, dtype_name))
         print()
         out[dtype_name] = {a: s / medians["relu"] for a, s in medians.items()}
+    for dtype_name in dtypes:
+        dtype = np.float64 if dtype_name == "f64" else np.float32
+        f, b = dropout_per_element(dtype)
+        print("Dropout %.1f per element of a 200 x 100 relu block (%s), minimum of 200 calls: "
+              "forward %.2f ns, backward %.2f ns" % (DROPOUT_RATE, dtype_name, f, b))
+    print()
+    for dtype_name in dtypes:
+        medians, shape = dropout_epochs(quick, dtype_name)
+        print(format_dropout(medians, shape, dtype_name))
+        print()
+        out["dropout " + dtype_name] = {k: s / medians["none"] for k, s in medians.items()}
     return out

@@ -159,3 +159,70 @@ def adam(theta, grad, m, v, t, lr, b1, b2, eps):
     v = b2 * v + (1 - b2) * grad**2
     lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
     return theta - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+# Dropout (fastmlp._dropout): the keep decisions by the same hash, in NumPy's
+# wrapping uint64 arithmetic on arrays.
+_U64 = np.uint64
+
+
+def _mix64(z):
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def _mix32(x):
+    low = _U64(0xFFFFFFFF)
+    x = x ^ (x >> _U64(16))
+    x = (x * _U64(0x85EBCA6B)) & low
+    x = x ^ (x >> _U64(13))
+    x = (x * _U64(0xC2B2AE35)) & low
+    return x ^ (x >> _U64(16))
+
+
+def dropout_hashes(seed, count, layer, rows, n_units):
+    """(len(rows), n_units) 32-bit hashes of hidden layer ``layer``'s units in batch ``count``."""
+    golden = _U64(0x9E3779B97F4A7C15)
+    seed, count = (np.array([k], dtype=_U64) for k in (seed, count))
+    stream = _mix64(seed ^ _mix64(count * golden + _U64(layer)))
+    base = _mix64(stream + np.asarray(rows, dtype=_U64) * golden) >> _U64(32)
+    units = np.arange(n_units, dtype=_U64) * _U64(0x9E3779B9)
+    return _mix32((base[:, None] + units[None, :]) & _U64(0xFFFFFFFF))
+
+
+def dropout_factors(seed, count, rows, hidden_units, rates):
+    """Per hidden layer, each unit's factor ``m / q``: 0 if dropped.
+
+    ``q`` is the keep probability, ``1 - p`` rounded to a multiple of 2**-32.
+    """
+    out = []
+    for layer, (k, p) in enumerate(zip(hidden_units, rates)):
+        q = np.floor((1.0 - p) * 2.0**32 + 0.5) / 2.0**32
+        keep = dropout_hashes(seed, count, layer, rows, k).astype(np.float64) < q * 2.0**32
+        out.append(keep / q)
+    return out
+
+
+def central_differences(f, theta, h=1e-6):
+    """The gradient of ``f`` at ``theta`` by central differences, one entry at a time."""
+    numeric = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        numeric[i] = (f(theta + e) - f(theta - e)) / (2 * h)
+    return numeric
+
+
+def mlp_loss_dropout(X, Y, sw, coefs, intercepts, hidden, out, loss_kind, alpha, factors,
+                     data_scale=1.0):
+    """:func:`mlp_loss` with hidden layer ``l``'s output multiplied by ``factors[l]``."""
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        last = i == len(coefs) - 1
+        A = activation(A @ W + b, out if last else hidden)
+        if not last:
+            A = A * factors[i]
+    s = len(X) if sw is None else sw.sum()
+    l2 = 0.5 * alpha * sum((W**2).sum() for W in coefs) / s
+    return data_scale * loss(A, Y, sw, loss_kind) + l2

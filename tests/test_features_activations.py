@@ -176,16 +176,22 @@ def test_estimators_train_and_predict(digits, activation, solver):
         assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
 
 
-@pytest.mark.parametrize("activation", ["gelu", "softplus"])
-def test_float32_and_sparse_train_like_dense_float64(digits, activation):
-    X, y = digits
-    params = dict(hidden_layer_sizes=(12,), activation=activation, max_iter=5, random_state=0)
+def assert_sparse_and_float32_train_alike(params, X, y):
+    """MLPClassifier(**params) on CSR and float32 ``X`` trains as on dense float64; returns that."""
     dense = _fit(fastmlp.MLPClassifier(**params), X, y)
     sparse = _fit(fastmlp.MLPClassifier(**params), sp.csr_matrix(X), y)
     np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-10)
     single = _fit(fastmlp.MLPClassifier(**params), X.astype(np.float32), y)
     assert single.coefs_[0].dtype == np.float32
     np.testing.assert_allclose(single.loss_curve_, dense.loss_curve_, rtol=1e-3)
+    return dense
+
+
+@pytest.mark.parametrize("activation", ["gelu", "softplus"])
+def test_float32_and_sparse_train_like_dense_float64(digits, activation):
+    X, y = digits
+    params = dict(hidden_layer_sizes=(12,), activation=activation, max_iter=5, random_state=0)
+    assert_sparse_and_float32_train_alike(params, X, y)
 
 
 @pytest.mark.parametrize("bad", ["swish", "GELU", "softmax", "exp"])

@@ -401,13 +401,8 @@ def check_network_gradient(net, X, Y, sw, hidden, out, loss_kind, alpha):
         return naive.mlp_loss(X, Y, sw, coefs, icpts, hidden, out, loss_kind, alpha, data_scale)
 
     np.testing.assert_allclose(loss, ref(net.theta, 1.0), rtol=1e-12)
-    h = 1e-6
-    numeric = np.empty_like(net.theta)
-    for i in range(net.theta.size):
-        e = np.zeros_like(net.theta)
-        e[i] = h
-        numeric[i] = (ref(net.theta + e) - ref(net.theta - e)) / (2 * h)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grad, naive.central_differences(ref, net.theta), rtol=1e-5,
+                               atol=1e-7)
 
 
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
@@ -443,7 +438,7 @@ def _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel):
         TANH, IDENTITY, SQUARED_ERROR, 1e-3, Xb, np.empty((n_threads, rows, n_out)),
         np.empty((n_threads, rows if has_sw else 0)), np.empty((n_threads, rows * width)),
         np.empty((n_threads, rows * width)), np.empty((n_threads, 3)), SGD, vel,
-        np.empty(0), hyper, 0, 0.0,
+        np.empty(0), hyper, 0, 0.0, np.empty(0, dtype=np.int64),
     )
 
 

@@ -32,8 +32,8 @@ def quiet_fit(est, *args, **kwargs):
 # fastmlp's options beyond scikit-learn (README "Beyond scikit-learn"),
 # keyword-only after scikit-learn's own, each defaulting to its behaviour.
 EXTRA_PARAMS = {
-    "MLPClassifier": {"class_weight": None},
-    "MLPRegressor": {"huber_delta": 1.35},
+    "MLPClassifier": {"class_weight": None, "dropout": 0.0},
+    "MLPRegressor": {"huber_delta": 1.35, "dropout": 0.0},
 }
 
 

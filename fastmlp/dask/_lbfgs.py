@@ -108,7 +108,7 @@ def _raw_sums(block, theta, spec):
         inp.X, inp.data, inp.indices, inp.indptr, block.rows, inp.n, block.Y, block.sw,
         block.has_sw, theta, G, spec.coef_ptr, spec.icpt_ptr, spec.units, block.acts,
         block.deltas, spec.hidden, spec.out, spec.loss_kind, NO, 0.0, None, G[:0],
-        G[:0], np.zeros(N_HYPER), 0.0,
+        G[:0], np.zeros(N_HYPER), 0.0, block.rows[:0],
     )
     return loss * sw_sum, sw_sum, G
 
