@@ -381,6 +381,7 @@ def single_threaded_blas():
         if _limit_users == 0:
             _blas_outside = _blas_count()
             _limiter = _blas_controller().limit(limits=1)
+            _release_blas_control()
         _limit_users += 1
     try:
         yield
@@ -390,6 +391,19 @@ def single_threaded_blas():
             if _limit_users == 0:
                 _limiter.restore_original_limits()
                 _limiter = None
+                _release_blas_control()
+
+
+def _release_blas_control():
+    # threadpoolctl 3.6+ lets only the thread that first set a pthreads
+    # OpenBLAS's limit change it again; the fit that gives the limit back
+    # may run in another Python thread than the one that set it, whose
+    # restore then did nothing and left BLAS at one thread for good.
+    from threadpoolctl import OpenBLASController
+
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear()
 
 
 def blas_for(threads):

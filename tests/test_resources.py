@@ -228,3 +228,43 @@ def test_a_fit_that_starts_while_another_holds_blas_gets_the_same_model():
         during = fit()
     for a, b in zip(alone.coefs_ + alone.intercepts_, during.coefs_ + during.intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_blas_limit_comes_back_when_another_thread_gives_it_back():
+    """The first fit in sets the one-thread limit, a fit in another thread is the last out.
+
+    threadpoolctl 3.6+ lets only the thread that first set OpenBLAS's limit
+    change it; the restore from the other thread did nothing, and BLAS
+    stayed at one thread after the fits (the contended bench's last line
+    showed it).
+    """
+    import threading
+
+    from fastmlp import _threads as T
+
+    blas = lambda: sorted(i["num_threads"] for i in threadpool_info()
+                          if i["user_api"] == "blas")
+    before = blas()
+    if max(before, default=1) < 2:
+        pytest.skip("BLAS runs one thread already")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with T.single_threaded_blas():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with T.single_threaded_blas():
+            second_in.set()
+            first_out.wait(10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert first_out.is_set() and second_in.is_set()
+    assert blas() == before
