@@ -20,10 +20,16 @@ from sklearn.utils._param_validation import InvalidParameterError
 import fastmlp
 import naive
 from fastmlp import _mlp_kernels as K
-from fastmlp._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, SOFTMAX
+from fastmlp._activations import (
+    ACTIVATION_CODES,
+    EXTRA_HIDDEN,
+    IDENTITY,
+    SKLEARN_HIDDEN,
+    SOFTMAX,
+)
 from fastmlp._config import YES
 from fastmlp._dropout import drop_units, dropout_rates, dropout_state, thresholds, unit_hashes
-from fastmlp._losses import LOG_LOSS
+from fastmlp._losses import ABSOLUTE_ERROR, HUBER, LOG_LOSS
 from fastmlp._optimizers import N_HYPER
 from test_features_activations import assert_sparse_and_float32_train_alike
 from test_kernels import _Net, _targets
@@ -106,7 +112,7 @@ def test_threshold():
 # ------------------------------------------- forward and backward, masks fixed
 
 
-def _masked_loss_grad(net, X, Y, hidden, drop, rows, alpha):
+def _masked_loss_grad(net, X, Y, hidden, drop, rows, alpha, out=SOFTMAX, loss_kind=LOG_LOSS):
     """The compiled batch_gradient with dropout: (loss with L2 term, gradient)."""
     n = X.shape[0]
     width = int(net.units[1:].sum())
@@ -114,10 +120,47 @@ def _masked_loss_grad(net, X, Y, hidden, drop, rows, alpha):
     deltas = np.empty(2 * n * width)
     loss, sw_sum, squares = K.batch_gradient(
         X, None, None, None, rows, n, Y, np.empty(0), False, net.theta, net.grad,
-        net.coef_ptr, net.icpt_ptr, net.units, acts, deltas, hidden, SOFTMAX, LOG_LOSS,
+        net.coef_ptr, net.icpt_ptr, net.units, acts, deltas, hidden, out, loss_kind,
         YES, alpha, None, net.grad[:0], net.grad[:0], np.zeros(N_HYPER), 0.0, drop,
     )
     return loss + 0.5 * alpha * squares / sw_sum, net.grad.copy()
+
+
+@pytest.mark.parametrize("hidden", [ACTIVATION_CODES["relu"], ACTIVATION_CODES["tanh"]])
+@pytest.mark.parametrize("loss_kind", [ABSOLUTE_ERROR, (HUBER, 0.7)], ids=["absolute", "huber"])
+def test_regression_losses_gradient_with_fixed_masks(loss_kind, hidden):
+    """absolute_error and huber through dropped units: NumPy's loss, finite differences."""
+    rng = np.random.RandomState(5)
+    n, k, rates = 12, 2, (0.4, 0.25)
+    net = _Net([4, 6, 5, k], seed=2)
+    X = rng.randn(n, 4)
+    Y = rng.randn(n, k) * 3
+    rows = rng.permutation(1000)[:n]
+    loss, grad = _masked_loss_grad(net, X, Y, hidden, dropout_state(rates, 999, 3), rows,
+                                   0.1, IDENTITY, loss_kind)
+    factors = naive.dropout_factors(999, 3, rows, net.units[1:-1], rates)
+    # scikit-learn's gradient of a k-output regression loss is k times the
+    # derivative of the loss it reports (naive.gradient_scale).
+    scale = naive.gradient_scale(loss_kind, k)
+    assert all(0 < (f == 0).mean() < 1 for f in factors)  # something dropped, not all
+
+    def ref(theta, data_scale=scale):
+        coefs, icpts = net.unpack(theta)
+        return naive.mlp_loss_dropout(X, Y, None, coefs, icpts, hidden, IDENTITY, loss_kind,
+                                      0.1, factors, data_scale)
+
+    # Residuals away from the kinks (0; +-delta), where a finite difference
+    # would straddle two slopes.
+    coefs, icpts = net.unpack(net.theta)
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, icpts)):
+        A = naive.activation(A @ W + b, IDENTITY if i == len(coefs) - 1 else hidden)
+        A = A if i == len(coefs) - 1 else A * factors[i]
+    kink = 0.0 if loss_kind == ABSOLUTE_ERROR else loss_kind[1]
+    assert np.abs(np.abs(A - Y) - kink).min() > 1e-4
+    np.testing.assert_allclose(loss, ref(net.theta, 1.0), rtol=1e-12)
+    np.testing.assert_allclose(grad, naive.central_differences(ref, net.theta), rtol=1e-5,
+                               atol=1e-7)
 
 
 @pytest.mark.parametrize("rates", [(0.4, 0.25), (0.0, 0.5)], ids=["both", "second"])
