@@ -11,6 +11,7 @@ layer by layer, then the validation split, then one permutation per epoch),
 so the same ``random_state`` gives the same model.
 """
 
+import contextlib
 import copy
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -75,26 +76,56 @@ _EMPTY_INT = np.empty(0, dtype=np.intp)
 # The most rows per block of a prediction: large enough for BLAS to run at
 # full speed, small enough that a block's hidden activations stay in cache.
 _PREDICT_BLOCK_ROWS = 2048
+# From this many rows a prediction is split into two blocks or more, which
+# the threads share with single-threaded BLAS. Below it one thread computes
+# it in one block.
+_PREDICT_SPLIT_ROWS = 512
 # The most blocks a thread computes in one parallel call of a prediction:
 # between calls a Ctrl-C is answered.
 _PREDICT_BLOCKS_PER_CALL = 32
+# A product of at least this many multiply-adds (m * n * k) may run on
+# BLAS's own threads: OpenBLAS threads a GEMM from 262,144, and its threads
+# then spin for about 0.1 s after every call (measured: 110 ms of CPU on
+# the other core after a 10-row predict of 784 -> 100 -> 10, with 2 cores),
+# slowing whatever runs next, fastmlp's own threads included. Half
+# OpenBLAS's figure, for other builds' thresholds.
+_BLAS_THREADING_MIN = 131_072
+_NO_LIMIT = contextlib.nullcontext()
+
+
+def _one_thread_blas(block, units, threads):
+    """BLAS's threading for a prediction computed on one thread, in blocks of ``block`` rows.
+
+    Products big enough for BLAS to thread run on one BLAS thread where
+    fastmlp would itself run several (``threads``, or the budget if 1, as
+    :func:`fastmlp._threads.blas_for` decides): BLAS's threads gain little
+    on one block of rows and spin afterwards (``_BLAS_THREADING_MIN``).
+    Asking costs about 30 us; a single row never ran on BLAS's threads
+    (measured up to 784 x 1,000 weights), so it does not ask.
+    """
+    if block < 2 or block * int((units[:-1] * units[1:]).max()) < _BLAS_THREADING_MIN:
+        return _NO_LIMIT
+    return blas_for(thread_budget() if threads == 1 else threads)
 
 
 def _prediction_block(n):
-    """Rows per block of an ``n``-row prediction: an even number of equal blocks.
+    """Rows per block of an ``n``-row prediction: one block, or an even number of equal blocks.
 
-    At most ``_PREDICT_BLOCK_ROWS`` rows a block, and the number of blocks
-    even when there are several, so that two threads get equal shares
-    (10,000 rows: six blocks of 1,667 rows, where blocks of 2,048 left the
-    fifth to one thread while the other waited). The blocks depend on ``n``
-    only: a row's output never depends on the thread count, and
-    ``_forward_rows`` reproduces a prediction's blocks.
+    Under ``_PREDICT_SPLIT_ROWS`` rows one block; from there at most
+    ``_PREDICT_BLOCK_ROWS`` rows a block and at least two, their number
+    even so that two threads get equal shares (10,000 rows: six blocks of
+    1,667 rows, where blocks of 2,048 left the fifth to one thread while
+    the other waited). The blocks depend on ``n`` only: a row's output
+    never depends on the thread count, and ``_forward_rows`` reproduces a
+    prediction's blocks.
     """
-    if n <= _PREDICT_BLOCK_ROWS:
+    if n < _PREDICT_SPLIT_ROWS:
         return n
-    blocks = -(-n // _PREDICT_BLOCK_ROWS)
+    blocks = max(2, -(-n // _PREDICT_BLOCK_ROWS))
     blocks += blocks % 2
     return -(-n // blocks)
+
+
 # Rows from which a float64 prediction's first product is transposed (see
 # fastmlp._mlp_kernels.predict): 128 rows took 1.2x the time transposed, 256
 # and 512 the same, 1,000 0.95x, 4,096 0.9x, 54,000 0.86x (784 -> 100 -> 10).
@@ -904,8 +935,11 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         def one_thread(check):
             acts = np.empty(block * width, dtype=dtype)
             ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
-            return K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
-                             self._icpt_ptr, self._units, acts, ZT, *codes, result, check)
+            units = self._units
+            with _one_thread_blas(block, units, threads):
+                return K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta,
+                                 self._coef_ptr, self._icpt_ptr, units, acts, ZT, *codes,
+                                 result, check)
 
         def run(check):
             if threads == 1:

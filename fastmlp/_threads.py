@@ -361,7 +361,9 @@ class ThreadChooser:
 
 _limit_lock = threading.Lock()
 _limit_users = 0
-_limiter = None
+# (library controller, its thread count before the first user) for each
+# BLAS that was not at one thread already.
+_limited = []
 _blas_outside = None
 
 
@@ -375,12 +377,19 @@ def single_threaded_blas():
     share it, and the last one out restores the limits found by the first
     one in (each restoring its own, in whatever order they end, could leave
     BLAS at one thread).
+
+    The libraries' counts are set directly (a few microseconds), not through
+    ``threadpoolctl.threadpool_limits`` (about 45 us), so that a small
+    prediction can afford the limit (see ``fastmlp._mlp``).
     """
-    global _limit_users, _limiter, _blas_outside
+    global _limit_users, _limited, _blas_outside
     with _limit_lock:
         if _limit_users == 0:
-            _blas_outside = _blas_count()
-            _limiter = _blas_controller().limit(limits=1)
+            counts = [(lib, lib.num_threads) for lib in _blas_controller().lib_controllers]
+            _blas_outside = min((c for _, c in counts), default=None)
+            _limited = [(lib, c) for lib, c in counts if c != 1]
+            for lib, _ in _limited:
+                lib.set_num_threads(1)
             _release_blas_control()
         _limit_users += 1
     try:
@@ -389,8 +398,9 @@ def single_threaded_blas():
         with _limit_lock:
             _limit_users -= 1
             if _limit_users == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
+                for lib, count in _limited:
+                    lib.set_num_threads(count)
+                _limited = []
                 _release_blas_control()
 
 

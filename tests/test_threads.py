@@ -250,6 +250,90 @@ def test_the_thread_count_never_changes_a_prediction(sparse):
         np.testing.assert_array_equal(got, alone)
 
 
+def test_predictions_from_the_split_size_have_two_blocks_or_more():
+    from fastmlp._mlp import _PREDICT_BLOCK_ROWS, _PREDICT_SPLIT_ROWS, _prediction_block
+
+    assert _prediction_block(1) == 1
+    assert _prediction_block(_PREDICT_SPLIT_ROWS - 1) == _PREDICT_SPLIT_ROWS - 1
+    for n in (_PREDICT_SPLIT_ROWS, 1000, _PREDICT_BLOCK_ROWS, 2 * _PREDICT_BLOCK_ROWS + 1,
+              54_000):
+        block = _prediction_block(n)
+        blocks = -(-n // block)
+        assert blocks >= 2 and blocks % 2 == 0 and block <= _PREDICT_BLOCK_ROWS
+        # Equal blocks but the last, which is not empty.
+        assert n - (blocks - 1) * block > 0
+
+
+def _blas_counts():
+    return [lib.num_threads for lib in T._blas_controller().lib_controllers]
+
+
+def test_a_one_thread_prediction_holds_blas_to_one_thread_where_blas_would_thread():
+    """Rows x widest layer from OpenBLAS's threading size: BLAS at one thread, then given back."""
+    from fastmlp._mlp import _BLAS_THREADING_MIN, _one_thread_blas
+
+    units = np.array([784, 100, 10])
+    before = _blas_counts()
+    if T.thread_budget() < 2 or max(before) < 2:
+        pytest.skip("needs a budget of two threads and a BLAS of two")
+    rows = -(-_BLAS_THREADING_MIN // (784 * 100))
+    with _one_thread_blas(rows, units, 1):
+        assert set(_blas_counts()) == {1}
+    assert _blas_counts() == before
+    # A single row, or a product below the size, leaves BLAS alone.
+    for block, layer in ((1, units), (rows, np.array([8, 4, 2]))):
+        with _one_thread_blas(block, layer, 1):
+            assert _blas_counts() == before
+
+
+_SPIN = """
+import os, threading, time, warnings
+import numpy as np, fastmlp
+from threadpoolctl import threadpool_info
+def others():
+    me, ticks = threading.get_native_id(), 0
+    for t in os.listdir("/proc/self/task"):
+        if int(t) != me:
+            fields = open("/proc/self/task/%s/stat" % t).read().rsplit(") ", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks
+rng = np.random.RandomState(0)
+X = rng.rand(600, 784)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    est = fastmlp.MLPClassifier(hidden_layer_sizes=(100,), max_iter=1, random_state=0).fit(
+        X, rng.randint(10, size=600))
+pthreads = [i for i in threadpool_info() if i["user_api"] == "blas"
+            and i.get("threading_layer") == "pthreads" and i["num_threads"] > 1]
+spent = []
+for rows in (10, 100):
+    time.sleep(0.3)
+    before = others()
+    est.predict_proba(X[:rows])
+    time.sleep(0.3)
+    spent.append(others() - before)
+print(len(pthreads), max(spent))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc")
+def test_a_small_prediction_leaves_no_blas_thread_spinning():
+    """OpenBLAS's threads spin about 0.1 s after a call they ran: 10 CPU ticks a predict here.
+
+    A 10- or 100-row predict of 784 -> 100 -> 10 (one block, one thread)
+    now keeps BLAS to the calling thread, so no other thread of the
+    process runs in the 0.3 s after it (a tick is 10 ms; 3 allow for
+    Numba's and the interpreter's own housekeeping).
+    """
+    out = subprocess.run([sys.executable, "-c", _SPIN], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    pthreads, ticks = map(int, out.stdout.split())
+    if not pthreads:
+        pytest.skip("no multi-threaded pthreads BLAS to spin")
+    assert ticks <= 3
+
+
 def _fitted(est):
     if isinstance(est, BernoulliRBM):
         return [est.components_, est.intercept_hidden_, est.intercept_visible_, est.h_samples_]
