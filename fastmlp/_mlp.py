@@ -43,7 +43,8 @@ from ._callbacks import CALLBACK_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._activations import ACTIVATION_CODES, EXTRA_HIDDEN, SKLEARN_HIDDEN, deltas_per_unit
 from ._dropout import dropout_rates, dropout_state, scratch_per_unit
 from ._losses import LOSS_CODES, loss_parameters, loss_value
-from ._threads import ThreadChooser, blas_for, fitting, share_of, thread_budget
+from ._threads import (ThreadChooser, blas_for, fitting, share_of, single_threaded_blas,
+                       thread_budget)
 from ._optimizers import (
     ADAM,
     BETA_1,
@@ -76,10 +77,13 @@ _EMPTY_INT = np.empty(0, dtype=np.intp)
 # The most rows per block of a prediction: large enough for BLAS to run at
 # full speed, small enough that a block's hidden activations stay in cache.
 _PREDICT_BLOCK_ROWS = 2048
-# From this many rows a prediction is split into two blocks or more, which
-# the threads share with single-threaded BLAS. Below it one thread computes
-# it in one block.
+# A prediction of fewer rows than _PREDICT_BLOCK_ROWS is split in two from
+# _PREDICT_SPLIT_ROWS rows if its widest product is at least _PREDICT_SPLIT_WORK
+# multiply-adds (0.6 ms on one core here); below that one thread computes it
+# in one block (1,797 digits rows of 64 -> 100 -> 10: 0.4 ms), which also
+# spares a first predict the compile of the parallel path.
 _PREDICT_SPLIT_ROWS = 512
+_PREDICT_SPLIT_WORK = 1 << 24
 # The most blocks a thread computes in one parallel call of a prediction:
 # between calls a Ctrl-C is answered.
 _PREDICT_BLOCKS_PER_CALL = 32
@@ -93,35 +97,45 @@ _BLAS_THREADING_MIN = 131_072
 _NO_LIMIT = contextlib.nullcontext()
 
 
-def _one_thread_blas(block, units, threads):
+def _widest_product(units):
+    """Multiply-adds a row costs in the network's widest layer, ``units[i] * units[i + 1]``."""
+    return int((units[:-1] * units[1:]).max())
+
+
+def _one_thread_blas(block, widest):
     """BLAS's threading for a prediction computed on one thread, in blocks of ``block`` rows.
 
-    Products big enough for BLAS to thread run on one BLAS thread where
-    fastmlp would itself run several (``threads``, or the budget if 1, as
-    :func:`fastmlp._threads.blas_for` decides): BLAS's threads gain little
-    on one block of rows and spin afterwards (``_BLAS_THREADING_MIN``).
-    Asking costs about 30 us; a single row never ran on BLAS's threads
-    (measured up to 784 x 1,000 weights), so it does not ask.
+    Products big enough for BLAS to thread (``block * widest`` from
+    ``_BLAS_THREADING_MIN``) run on one BLAS thread: BLAS's threads gain
+    little on a block of rows, spin afterwards, and group some sums
+    otherwise (1e-16), where a row's output must not depend on the thread
+    count; the threads of a shared prediction each run single-threaded
+    BLAS too. Asking costs about 20 us; a single row never ran on BLAS's
+    threads (measured up to 784 x 1,000 weights), so it does not ask.
     """
-    if block < 2 or block * int((units[:-1] * units[1:]).max()) < _BLAS_THREADING_MIN:
+    if block < 2 or block * widest < _BLAS_THREADING_MIN:
         return _NO_LIMIT
-    return blas_for(thread_budget() if threads == 1 else threads)
+    return single_threaded_blas()
 
 
-def _prediction_block(n):
+def _prediction_block(n, widest):
     """Rows per block of an ``n``-row prediction: one block, or an even number of equal blocks.
 
-    Under ``_PREDICT_SPLIT_ROWS`` rows one block; from there at most
-    ``_PREDICT_BLOCK_ROWS`` rows a block and at least two, their number
-    even so that two threads get equal shares (10,000 rows: six blocks of
-    1,667 rows, where blocks of 2,048 left the fifth to one thread while
-    the other waited). The blocks depend on ``n`` only: a row's output
-    never depends on the thread count, and ``_forward_rows`` reproduces a
-    prediction's blocks.
+    ``widest`` is :func:`_widest_product` of the network. One block up to
+    ``_PREDICT_BLOCK_ROWS`` rows, unless from ``_PREDICT_SPLIT_ROWS`` rows
+    its widest product holds ``_PREDICT_SPLIT_WORK`` multiply-adds; else at
+    most ``_PREDICT_BLOCK_ROWS`` rows a block, and an even number of blocks
+    so that two threads get equal shares (10,000 rows: six blocks of 1,667
+    rows, where blocks of 2,048 left the fifth to one thread while the other
+    waited). The blocks depend on ``n`` and the network only: a row's
+    output never depends on the thread count, and ``_forward_rows``
+    reproduces a prediction's blocks.
     """
-    if n < _PREDICT_SPLIT_ROWS:
-        return n
-    blocks = max(2, -(-n // _PREDICT_BLOCK_ROWS))
+    blocks = -(-n // _PREDICT_BLOCK_ROWS)
+    if blocks == 1:
+        if n < _PREDICT_SPLIT_ROWS or n * widest < _PREDICT_SPLIT_WORK:
+            return n
+        blocks = 2
     blocks += blocks % 2
     return -(-n // blocks)
 
@@ -920,7 +934,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         theta = theta.astype(dtype, copy=False)
         inp = _Input(X, dtype)
         width = self._activation_width()
-        block = _prediction_block(inp.n)
+        widest = _widest_product(self._units) if inp.n > 1 else 0
+        block = _prediction_block(inp.n, widest)
         transposed = dtype == np.float64 and not inp.sparse and block >= _TRANSPOSE_MIN_ROWS
         result = np.empty((inp.n, int(self._units[-1])), dtype=dtype)
         codes = (ACTIVATION_CODES[self.activation], ACTIVATION_CODES[self.out_activation_])
@@ -931,7 +946,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         # thread). One block runs on one thread whatever the budget (and
         # asking for the budget costs more than predicting a row).
         threads = min(thread_budget(), n_blocks) if n_blocks > 1 else 1
-        args = (inp, theta, block, width, transposed, codes, result)
+        args = (inp, theta, block, width, transposed, codes, result, widest)
         run = self._predict_blocks if threads > 1 else self._predict_on_one_thread
         if not run(args, threads, check_finite):
             # X holds a NaN or infinity (validate_data raises scikit-learn's
@@ -949,12 +964,15 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         return int(self._icpt_ptr[-1] - self._icpt_ptr[0])
 
     def _predict_on_one_thread(self, args, threads, check):
-        """:meth:`_forward_pass_fast`'s blocks one after the other on the calling thread."""
-        inp, theta, block, width, transposed, (hidden, out), result = args
+        """:meth:`_forward_pass_fast`'s blocks one after the other on the calling thread.
+
+        ``threads`` is not used: the signature is :meth:`_predict_blocks`'s.
+        """
+        inp, theta, block, width, transposed, (hidden, out), result, widest = args
         units = self._units
         acts = np.empty(block * width, dtype=theta.dtype)
         ZT = np.empty(block * int(units[1]) if transposed else 0, dtype=theta.dtype)
-        with _one_thread_blas(block, units, threads):
+        with _one_thread_blas(block, widest):
             return K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
                              self._icpt_ptr, units, acts, ZT, hidden, out, result, check)
 
@@ -963,7 +981,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
 
         Returns False where :func:`fastmlp._mlp_kernels.predict` would.
         """
-        inp, theta, block, width, transposed, codes, result = args
+        inp, theta, block, width, transposed, codes, result, _ = args
         with fitting():
             # Fits and predictions running in other Python threads of the
             # process share the budget.
@@ -1002,7 +1020,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         sparse = sp.issparse(X)
         n = rows.shape[0]
         width = self._activation_width()
-        block = _prediction_block(n)
+        widest = _widest_product(self._units)
+        block = _prediction_block(n, widest)
         acts = np.empty(block * width, dtype=dtype)
         transposed = dtype == np.float64 and not sparse and block >= _TRANSPOSE_MIN_ROWS
         ZT = np.empty(block * int(self._units[1]) if transposed else 0, dtype=dtype)
@@ -1016,11 +1035,12 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
                 # mode="clip" (the rows are valid): "raise" buffers the output.
                 inp = _Input(np.take(X, chunk, axis=0, out=Xb[: chunk.shape[0]], mode="clip"),
                              dtype)
-            K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
-                      self._icpt_ptr, self._units, acts, ZT,
-                      ACTIVATION_CODES[self.activation],
-                      ACTIVATION_CODES[self.out_activation_],
-                      result[start : start + chunk.shape[0]], False)
+            with _one_thread_blas(block, widest):
+                K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
+                          self._icpt_ptr, self._units, acts, ZT,
+                          ACTIVATION_CODES[self.activation],
+                          ACTIVATION_CODES[self.out_activation_],
+                          result[start : start + chunk.shape[0]], False)
         return result
 
     def _record_validation_loss(self, P, Y_val, sw_val):

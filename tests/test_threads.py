@@ -238,7 +238,7 @@ def test_the_thread_count_never_changes_a_prediction(sparse):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = MLPClassifier(hidden_layer_sizes=(9, 4), max_iter=2, random_state=0).fit(X, y)
     n = 5 * _PREDICT_BLOCK_ROWS + 17
-    assert -(-n // _prediction_block(n)) == 6  # an even number of blocks
+    assert -(-n // _prediction_block(n, 12 * 9)) == 6  # an even number of blocks
     Xt = rng.rand(n, 12)
     if sparse:
         Xt[Xt < 0.5] = 0.0
@@ -250,14 +250,20 @@ def test_the_thread_count_never_changes_a_prediction(sparse):
         np.testing.assert_array_equal(got, alone)
 
 
-def test_predictions_from_the_split_size_have_two_blocks_or_more():
-    from fastmlp._mlp import _PREDICT_BLOCK_ROWS, _PREDICT_SPLIT_ROWS, _prediction_block
+def test_prediction_blocks_depend_on_the_rows_and_the_work():
+    from fastmlp._mlp import (_PREDICT_BLOCK_ROWS, _PREDICT_SPLIT_ROWS, _PREDICT_SPLIT_WORK,
+                              _prediction_block)
 
-    assert _prediction_block(1) == 1
-    assert _prediction_block(_PREDICT_SPLIT_ROWS - 1) == _PREDICT_SPLIT_ROWS - 1
-    for n in (_PREDICT_SPLIT_ROWS, 1000, _PREDICT_BLOCK_ROWS, 2 * _PREDICT_BLOCK_ROWS + 1,
-              54_000):
-        block = _prediction_block(n)
+    wide, narrow = 784 * 100, 64 * 100
+    assert _prediction_block(1, wide) == 1
+    assert _prediction_block(_PREDICT_SPLIT_ROWS - 1, wide) == _PREDICT_SPLIT_ROWS - 1
+    # Up to a block's rows, a narrow network stays in one block (digits).
+    assert _PREDICT_BLOCK_ROWS * narrow < _PREDICT_SPLIT_WORK
+    assert _prediction_block(1797, narrow) == 1797
+    for n, widest in ((_PREDICT_SPLIT_ROWS, wide), (1000, wide), (_PREDICT_BLOCK_ROWS, wide),
+                      (_PREDICT_BLOCK_ROWS + 1, narrow), (2 * _PREDICT_BLOCK_ROWS + 1, wide),
+                      (54_000, narrow)):
+        block = _prediction_block(n, widest)
         blocks = -(-n // block)
         assert blocks >= 2 and blocks % 2 == 0 and block <= _PREDICT_BLOCK_ROWS
         # Equal blocks but the last, which is not empty.
@@ -272,17 +278,17 @@ def test_a_one_thread_prediction_holds_blas_to_one_thread_where_blas_would_threa
     """Rows x widest layer from OpenBLAS's threading size: BLAS at one thread, then given back."""
     from fastmlp._mlp import _BLAS_THREADING_MIN, _one_thread_blas
 
-    units = np.array([784, 100, 10])
+    widest = 784 * 100
     before = _blas_counts()
-    if T.thread_budget() < 2 or max(before) < 2:
-        pytest.skip("needs a budget of two threads and a BLAS of two")
-    rows = -(-_BLAS_THREADING_MIN // (784 * 100))
-    with _one_thread_blas(rows, units, 1):
+    if max(before) < 2:
+        pytest.skip("needs a BLAS of two threads")
+    rows = -(-_BLAS_THREADING_MIN // widest)
+    with _one_thread_blas(rows, widest):
         assert set(_blas_counts()) == {1}
     assert _blas_counts() == before
     # A single row, or a product below the size, leaves BLAS alone.
-    for block, layer in ((1, units), (rows, np.array([8, 4, 2]))):
-        with _one_thread_blas(block, layer, 1):
+    for block, layer in ((1, widest), (rows, 8 * 4)):
+        with _one_thread_blas(block, layer):
             assert _blas_counts() == before
 
 
@@ -332,6 +338,26 @@ def test_a_small_prediction_leaves_no_blas_thread_spinning():
     if not pthreads:
         pytest.skip("no multi-threaded pthreads BLAS to spin")
     assert ticks <= 3
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_a_split_prediction_under_a_block_is_the_same_on_one_thread():
+    """1,000 rows of a wide network: two blocks shared by the threads, the bits of one thread."""
+    from fastmlp._mlp import _prediction_block
+
+    rng = np.random.RandomState(1)
+    X = rng.rand(1000, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(200,), max_iter=1, random_state=0).fit(
+            X[:300], rng.randint(3, size=300))
+    assert _prediction_block(1000, 100 * 200) == 500
+    shared = est.predict_proba(X)
+    with T.numba_threads(1):
+        np.testing.assert_array_equal(est.predict_proba(X), shared)
+    # Each block as the one-block prediction of its own rows.
+    np.testing.assert_array_equal(np.vstack([est.predict_proba(X[:500]),
+                                             est.predict_proba(X[500:])]), shared)
 
 
 def _fitted(est):
