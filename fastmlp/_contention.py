@@ -64,7 +64,11 @@ _PREDICT_CALLS = 5
 
 
 def _run_once(workload, name, params, X, y, X_test):
-    """Seconds of one fit (or the workload's prediction) of variant ``name``."""
+    """Seconds of one fit (or the workload's prediction) of variant ``name``, and the model.
+
+    For a single-row ``predict`` the seconds are None: the calls of the
+    variants are timed together (:func:`_single_row_latencies`).
+    """
     from .bench import _quiet, _settle
 
     _settle()
@@ -78,13 +82,7 @@ def _run_once(workload, name, params, X, y, X_test):
             return time.perf_counter() - start, est
         est = _quiet(cls(**params).fit, X, y)
         if workload.task == "predict_one":
-            samples = []
-            for i in range(200):
-                x = X_test[i % X_test.shape[0] : i % X_test.shape[0] + 1]
-                start = time.perf_counter()
-                est.predict(x)
-                samples.append(time.perf_counter() - start)
-            return float(np.median(samples)), est
+            return None, est
         est.predict_proba(X_test[:10])
         # The median of a few calls: one call of 0.1 s under load is mostly
         # where the scheduler happened to put the busy processes.
@@ -94,6 +92,28 @@ def _run_once(workload, name, params, X, y, X_test):
             est.predict_proba(X_test)
             samples.append(time.perf_counter() - start)
         return float(np.median(samples)), est
+
+
+def _single_row_latencies(models, X_test, calls=200, run=20):
+    """Median seconds of a single-row ``predict`` of each variant's model, the variants interleaved.
+
+    ``run`` calls of one variant, then of the next, until each has made
+    ``calls``: a single row takes tens of microseconds, and all the calls
+    of one variant then all of the next measured the load's changes
+    between them (the same code on one thread and on the default's threads
+    differed by up to 1.8x). Not one call each in turn: entering a
+    variant's thread limits between every two calls slowed the next call.
+    """
+    samples = {name: [] for name in models}
+    for first in range(0, calls, run):
+        for name, est in models.items():
+            with _variant(name):
+                for i in range(first, first + run):
+                    x = X_test[i % X_test.shape[0] : i % X_test.shape[0] + 1]
+                    start = time.perf_counter()
+                    est.predict(x)
+                    samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s)) for name, s in samples.items()}
 
 
 def run_contended(workload, quick, rounds=3):
@@ -113,6 +133,9 @@ def run_contended(workload, quick, rounds=3):
         for name in VARIANTS:
             seconds, models[name] = _run_once(workload, name, params, X, y, X_test)
             times[name].append(seconds)
+        if workload.task == "predict_one":
+            for name, seconds in _single_row_latencies(models, X_test).items():
+                times[name][-1] = seconds
     row = {"workload": workload.name, "task": workload.task}
     for name in VARIANTS:
         row[name + "_s"] = float(np.median(times[name]))
