@@ -119,3 +119,29 @@ def test_cli_contended_run_has_the_three_variants(tmp_path):
     assert row["over_one_thread"] == pytest.approx(row["fastmlp_s"] / row["fastmlp_1t_s"])
     # Threads never change the model: the same score on one thread.
     assert row["fastmlp_1t_score"] == pytest.approx(row["fastmlp_score"], abs=1e-12)
+
+
+def test_contended_single_row_latencies_interleave_the_variants():
+    """Each variant's model predicts in its own thread limits; a median per variant."""
+    import numba
+
+    from fastmlp import MLPClassifier
+    from fastmlp._contention import _single_row_latencies
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(60, 5), rng.randint(2, size=60)
+    models = {name: MLPClassifier(hidden_layer_sizes=(4,), max_iter=300, random_state=0).fit(X, y)
+              for name in ("fastmlp", "fastmlp_1t")}
+    threads = numba.get_num_threads()
+    seen = []
+    for name, est in models.items():
+        predict = est.predict
+        est.predict = lambda x, _n=name, _p=predict: (seen.append((_n, numba.get_num_threads())),
+                                                      _p(x))[1]
+    got = _single_row_latencies(models, X, calls=40, run=20)
+    assert set(got) == set(models) and all(0 < s < 1 for s in got.values())
+    # 20 calls of one variant, then 20 of the other, twice; the one-thread
+    # variant's calls ran on one Numba thread, and the limit was given back.
+    assert [n for n, _ in seen] == (["fastmlp"] * 20 + ["fastmlp_1t"] * 20) * 2
+    assert {t for n, t in seen if n == "fastmlp_1t"} == {1}
+    assert numba.get_num_threads() == threads
