@@ -1,6 +1,8 @@
 """The benchmark harness: its table, its BLAS floor, and one real CLI run."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -145,3 +147,29 @@ def test_contended_single_row_latencies_interleave_the_variants():
     assert [n for n, _ in seen] == (["fastmlp"] * 20 + ["fastmlp_1t"] * 20) * 2
     assert {t for n, t in seen if n == "fastmlp_1t"} == {1}
     assert numba.get_num_threads() == threads
+
+
+def test_bench_ab_imports_another_checkout_next_to_this_one(tmp_path, monkeypatch):
+    """The "before" tree is copied without Numba cache files and imported as its own package."""
+    import fastmlp
+    from fastmlp import bench_ab
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(os.path.dirname(fastmlp.__file__), checkout / "fastmlp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (checkout / "fastmlp" / "stale.nbi").write_text("not a cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "fastmlp_before", raising=False)
+    before = bench_ab._before_package(str(checkout))
+    try:
+        assert before.__name__ == "fastmlp_before" and before is not fastmlp
+        copy = os.path.dirname(before.__file__)
+        assert copy.startswith(str(tmp_path / "home")) and not os.listdir(copy).count("stale.nbi")
+        assert before.MLPClassifier is not fastmlp.MLPClassifier
+        assert before.MLPClassifier.__module__ == "fastmlp_before._mlp"
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "fastmlp_before"]:
+            del sys.modules[name]
+    with pytest.raises(SystemExit, match="no fastmlp package"):
+        bench_ab._before_package(str(tmp_path))
