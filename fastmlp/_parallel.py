@@ -1,22 +1,27 @@
-"""The one parallel region of the MLP kernels: run a per-thread kernel on parts 0 .. n - 1.
+"""The one parallel region of the kernels, and kernels called by address from compiled code.
 
-:func:`run_parts` is a thin ``prange`` over a call of an ordinary compiled
-kernel, ``kernel(q, *args)`` for every part ``q``. The kernel is called
-through its address, not linked into the parallel region: Numba links every
-callee's machine code into each caller and optimises and compiles it again
-there, and a parallel region is three callers deep (the parfor body, its
-gufunc wrapper and the parallel launcher) on top of the function holding
-the loop. With the kernel linked, a cold first fit compiled the whole
-forward/backward tree of the epoch five times (about 8 s of LLVM of a
-34 s CPU cold fit); called by address, it is compiled once, in the kernel's
-own library, and each parallel region holds only the loop.
+:func:`run_parts` runs ``kernel(q, *args)`` for every part ``q`` of a
+``prange``. The kernel is called through its address, not linked into the
+parallel region: Numba links every callee's machine code into each caller
+and optimises and compiles it again there, and a parallel region is three
+callers deep (the parfor body, its gufunc wrapper and the parallel
+launcher) on top of the function holding the loop. With the kernel linked,
+a cold first fit compiled the whole forward/backward tree of the epoch five
+times (about 8 s of LLVM of a 34 s CPU cold fit); called by address, it is
+compiled once, in the kernel's own library. The region itself
+(:func:`_run_packed`) is compiled once for every kernel: the caller stores
+the kernel's address and ``args`` in its frame and hands the region their
+address with that of a small entry function that unpacks them.
 
-The address of ``kernel`` compiled for ``(intp, *types of args)`` is looked
-up once per process and call site (:func:`_jit_address`, with the GIL) and
-kept in a global of the compiled code; compiled code cached by Numba keeps
-the lookup, not an address, so a cached region works in a new process.
-Both the lookup and the call are typed from the same ``args`` in the same
-function, so the pointer always has the signature it is called with.
+:func:`call` and :func:`call_lazily` call any kernel by address, for a
+function that several compiled functions call.
+
+The address of a kernel compiled for the types of a call is looked up once
+per process and call site (:func:`_jit_address`, with the GIL) and kept in
+a global of the compiled code; compiled code cached by Numba keeps the
+lookup, not an address, so a cached caller works in a new process. Both the
+lookup and the call are typed from the same ``args`` in the same function,
+so the pointer always has the signature it is called with.
 """
 
 import importlib
@@ -338,7 +343,7 @@ def _call_entry(typingctx, entry, q, packed):
     return types.none(entry, q, packed), codegen
 
 
-@pjit
+@pjit(from_python=False)
 def _run_packed(n_parts, entry, packed):
     """The one parallel region: ``entry(q, packed)`` for ``q`` in ``range(n_parts)``."""
     for q in prange(n_parts):

@@ -184,3 +184,11 @@ def test_one_parallel_region_serves_every_kernel():
     _take_all(2, np.zeros(1, dtype=np.intp), np.zeros(3, dtype=np.int64),
               np.zeros(2, dtype=np.int64))
     assert len(_run_packed.overloads) == 1
+
+
+def test_a_compiled_only_kernel_refuses_a_call_from_python():
+    """No Python entry (fastmlp._config.jit(from_python=False)): a TypeError, not a jump to nothing."""
+    from fastmlp._parallel import _run_packed
+
+    with pytest.raises(TypeError, match="compiled code only"):
+        _run_packed(1, 0, 0)
