@@ -76,6 +76,8 @@ class CompiledOnly:
         self.dispatcher = dispatcher
 
     def __getattr__(self, name):
+        if name == "dispatcher":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self.dispatcher, name)
 
     def __call__(self, *args, **kwargs):
