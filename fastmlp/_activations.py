@@ -429,14 +429,24 @@ def bias_activate_columns(ZT, b, kind):
     ``ZT[j] += b[j]``, then activation ``kind`` (not softmax, which is taken
     along the other axis), along contiguous rows.
     """
+    if kind < LEAKY_RELU:
+        # By address: the activation loops are compiled once, not again
+        # inside each prediction kernel that calls this.
+        call(_BIAS_ACTIVATE_COLUMNS_LOOP, (ZT, b, kind))
+        return
+    k, n = ZT.shape
+    for j in range(k):
+        row2 = ZT[j].reshape((1, n))
+        call_lazily(_EXTRA_ACTIVATE, (row2, np.full(1, b[j], dtype=ZT.dtype), kind, YES))
+
+
+@jit
+def _bias_activate_columns_loop(ZT, b, kind):
+    """:func:`bias_activate_columns` for scikit-learn's activations."""
     k, n = ZT.shape
     for j in range(k):
         bj = b[j]
         row = ZT[j]
-        if kind >= LEAKY_RELU:
-            row2 = row.reshape((1, n))
-            call_lazily(_EXTRA_ACTIVATE, (row2, np.full(1, bj, dtype=ZT.dtype), kind, YES))
-            continue
         for i in range(n):
             row[i] = _apply(row[i] + bj, kind)
 
@@ -547,6 +557,7 @@ def backprop_activation(A, S, delta, kind):
 # of the activations beyond scikit-learn's (call_lazily) only when a fit
 # uses one (1.5-2 s of every cold first fit, per dtype, before).
 _BIAS_ACTIVATE_LOOP = Kernel(_bias_activate_loop)
+_BIAS_ACTIVATE_COLUMNS_LOOP = Kernel(_bias_activate_columns_loop)
 _BIAS_ACTIVATE_KEEPING_LOOP = Kernel(_bias_activate_keeping_loop)
 _EXTRA_ACTIVATE = Kernel(_extra_activate)
 _SOFTMAX_ROWS = Kernel(softmax_rows)

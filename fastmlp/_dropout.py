@@ -37,6 +37,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from ._activations import deltas_per_unit, keeps_slope
 from ._config import cast_like, jit
+from ._parallel import Kernel, call_lazily
 
 # splitmix64's constants (Steele, Lea and Flood, 2014) and murmur3's 32-bit
 # finaliser's (Appleby). A uint64 mixed with an int64 in Numba gives a
@@ -143,6 +144,13 @@ def _scale_by_masks(M, drop, layer, rows):
             M[i, j] *= kept if _unit_hash(base, j) < threshold else dropped
 
 
+# Called by address, and compiled when a fit first drops a unit
+# (fastmlp._parallel.call_lazily): linked, it was compiled with every forward
+# and backward pass, dropout or not (0.6 s of a cold first fit), and again
+# inside each of their callers.
+_SCALE_BY_MASKS = Kernel(_scale_by_masks)
+
+
 # Inlined in the forward and backward passes: as functions of their own,
 # each was one more compile, and its code linked into every caller anyway.
 @jit(inline="always")
@@ -166,7 +174,7 @@ def drop_units(A, S, kind, drop, layer, rows):
             for j in range(k):
                 S[i, j] = A[i, j]
     if drop[2 + layer] < _FULL:
-        _scale_by_masks(A, drop, layer, rows)
+        call_lazily(_SCALE_BY_MASKS, (A, drop, layer, rows))
 
 
 @jit(inline="always")
@@ -178,7 +186,7 @@ def mask_gradient(D, drop, layer, rows):
     not stored. Nothing without dropout.
     """
     if dropping(drop) and drop[2 + layer] < _FULL:
-        _scale_by_masks(D, drop, layer, rows)
+        call_lazily(_SCALE_BY_MASKS, (D, drop, layer, rows))
 
 
 def scratch_per_unit(hidden, drop):

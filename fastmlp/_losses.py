@@ -22,6 +22,7 @@ import numba.extending
 import numpy as np
 
 from ._config import jit
+from ._parallel import Kernel
 
 SQUARED_ERROR = 0
 POISSON = 1
@@ -150,3 +151,9 @@ def output_delta(P, Y, sw, has_sw, D, kind=SQUARED_ERROR):
             if has_sw:
                 d *= w
             D[i, j] = d
+
+
+# Called by address (fastmlp._parallel.call) from the MLP's batch_gradient:
+# compiled once in their own libraries, not again inside it.
+LOSS_VALUE = Kernel(loss_value)
+OUTPUT_DELTA = Kernel(output_delta)

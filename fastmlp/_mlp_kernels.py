@@ -38,8 +38,8 @@ from ._activations import (
 )
 from ._config import LAYER, NO, cast_like, jit
 from ._dropout import drop_units, dropping, mask_gradient
-from ._losses import loss_value, output_delta
-from ._optimizers import N_HYPER, NO_STEP, YES, apply_step, begin_step, finished
+from ._losses import LOSS_VALUE, OUTPUT_DELTA
+from ._optimizers import APPLY_STEP, N_HYPER, NO_STEP, YES, begin_step, finished
 from ._parallel import Kernel, call, fetch_add, run_parts
 
 
@@ -90,7 +90,18 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
     Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
     their slopes in ``slopes`` when it is not empty (see :func:`_slopes`)
     and drop units of rows ``rows`` with dropout (see :func:`forward`).
+    The layers' loop is called by address (fastmlp._parallel.call), once a
+    pass: forward and the prediction kernels call this, and the loop was
+    compiled again inside each.
     """
+    call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
+                              slopes, rows, drop))
+
+
+@jit
+def _upper_layers_loop(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
+                       rows, drop):
+    """:func:`_upper_layers`' work."""
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
@@ -102,6 +113,9 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
         S = _slope_block(slopes, units, n, layer)
         bias_activate_keeping(Z, b, kind, S)
         drop_units(Z, S, kind, drop, layer, rows)
+
+
+_UPPER_LAYERS_LOOP = Kernel(_upper_layers_loop)
 
 
 @jit
@@ -171,13 +185,16 @@ def batch_gradient(
     """
     n_layers = units.shape[0] - 1
     slopes = _slopes(deltas, units, n, hidden, drop)
-    forward(Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
-            acts, hidden, out, slopes, drop)
+    # The loss, the optimizer steps and the forward pass are called by
+    # address (fastmlp._parallel.call), once a batch or a layer: linked, each
+    # tree was optimised and compiled to machine code again inside this one.
+    call(_FORWARD, (Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
+                    acts, hidden, out, slopes, drop))
     last = n_layers - 1
     P = _block(acts, units, n, last)
     Yn = Y[:n]
     swn = sw[:n]
-    loss = loss_value(P, Yn, swn, has_sw, loss_kind)
+    loss = call(LOSS_VALUE, (P, Yn, swn, has_sw, loss_kind))
     if has_sw:
         sw_sum = 0.0
         for i in range(n):
@@ -185,7 +202,7 @@ def batch_gradient(
     else:
         sw_sum = float(n)
 
-    output_delta(P, Yn, swn, has_sw, _block(deltas, units, n, last), loss_kind)
+    call(OUTPUT_DELTA, (P, Yn, swn, has_sw, _block(deltas, units, n, last), loss_kind))
     n_weights = coef_ptr[n_layers]
     squares = 0.0
     for layer in range(last, -1, -1):
@@ -218,11 +235,12 @@ def batch_gradient(
             for start, stop in ((coef_ptr[layer], coef_ptr[layer + 1]),
                                 (icpt_ptr[layer], icpt_ptr[layer + 1])):
                 if solver is None:
-                    squares += finish_gradient(G2, _ONE_PART, theta, n_weights, alpha,
-                                               sw_sum, start, stop)
+                    squares += call(_FINISH_GRADIENT, (G2, _ONE_PART, theta, n_weights, alpha,
+                                                       sw_sum, start, stop))
                 else:
-                    squares += finish_step(G2, _ONE_PART, theta, n_weights, alpha, sw_sum,
-                                           solver, state1, state2, hyper, lr_t, start, stop)
+                    squares += call(_FINISH_STEP, (G2, _ONE_PART, theta, n_weights, alpha,
+                                                   sw_sum, solver, state1, state2, hyper,
+                                                   lr_t, start, stop))
     return loss, sw_sum, squares
 
 
@@ -271,15 +289,18 @@ def finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver, state1, sta
     (float32; 2-3% in float64). Returns the sum of squares of the weights in the range
     before the step, as :func:`finish_gradient` does.
     """
+    # By address, once a layer (or a thread's share) a batch: the steps are
+    # compiled once, not again inside this kernel.
     if solver == NO_STEP:
-        return finish_gradient(G, n_parts, theta, n_weights, alpha, sw_sum, start, stop)
+        return call(_FINISH_GRADIENT, (G, n_parts, theta, n_weights, alpha, sw_sum, start,
+                                       stop))
     split = min(max(start, n_weights), stop)
     w = theta[start:split]
     squares = float(np.dot(w, w)) if split > start else 0.0
-    apply_step(solver, theta, G, n_parts, alpha, YES, sw_sum, state1, state2, hyper, lr_t,
-               start, split)
-    apply_step(solver, theta, G, n_parts, alpha, NO, sw_sum, state1, state2, hyper, lr_t,
-               split, stop)
+    call(APPLY_STEP, (solver, theta, G, n_parts, alpha, YES, sw_sum, state1, state2, hyper,
+                      lr_t, start, split))
+    call(APPLY_STEP, (solver, theta, G, n_parts, alpha, NO, sw_sum, state1, state2, hyper,
+                      lr_t, split, stop))
     return squares
 
 
@@ -288,9 +309,11 @@ def finish_step(G, n_parts, theta, n_weights, alpha, sw_sum, solver, state1, sta
 # own library, not again inside each of them (and inside stochastic_epoch,
 # which links _row_part).
 _BATCH_GRADIENT = Kernel(batch_gradient)
-# From _param_part: the optimizer steps are not compiled again inside it.
+# From _param_part and batch_gradient: the optimizer steps are compiled once,
+# not again inside each.
 _FINISH_STEP = Kernel(finish_step)
-# From _row_part's profiling branch (upto == FORWARD).
+_FINISH_GRADIENT = Kernel(finish_gradient)
+# From batch_gradient and _row_part's profiling branch (upto == FORWARD).
 _FORWARD = Kernel(forward)
 
 
@@ -312,7 +335,7 @@ def loss_grad(
     return loss + 0.5 * alpha * squares / sw_sum
 
 
-@jit
+@jit(from_python=False)
 def _loss_grad_part(
     q, n_parts, X, data, indices, indptr, rows, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, acts, deltas, hidden, out, loss_kind, alpha, part,
@@ -359,8 +382,10 @@ def split_loss_grad(
     sw_sum = 0.0
     for q in range(n_parts):
         sw_sum += part[q, _SW_SUM]
-    part[0, _SQUARES] = finish_gradient(G, n_parts, theta, coef_ptr[units.shape[0] - 1],
-                                        alpha, sw_sum, 0, theta.shape[0])
+    # _FIRST_PART, not 0: a literal compiled finish_gradient a second time.
+    part[0, _SQUARES] = call(_FINISH_GRADIENT, (G, n_parts, theta,
+                                                coef_ptr[units.shape[0] - 1], alpha, sw_sum,
+                                                _FIRST_PART, theta.shape[0]))
     return _batch_loss(part, n_parts, 1, alpha)
 
 
@@ -396,6 +421,9 @@ def _gather_rows(src, rows, dst):
             dst[q, j] = src[r, j]
 
 
+_GATHER_ROWS = Kernel(_gather_rows)
+
+
 @jit
 def _gather(src, rows, dst):
     for i in range(rows.shape[0]):
@@ -411,7 +439,7 @@ GATHER, FORWARD, BACKWARD, UPDATE = 0, 1, 2, 3
 _LOSS, _SW_SUM, _SQUARES = 0, 1, 2
 
 
-@jit
+@jit(from_python=False)
 def _row_part(
     q, n_parts, rows, X, data, indices, indptr, Y, sw, has_sw,
     theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind,
@@ -429,9 +457,11 @@ def _row_part(
     r0 = q * n // n_parts
     r1 = (q + 1) * n // n_parts
     rq = rows[r0:r1]
+    # By address: the gather's unrolled loops are compiled once, not again
+    # inside this kernel.
     if data is None:
-        _gather_rows(X, rq, Xb[q])
-    _gather_rows(Y, rq, Yb[q])
+        call(_GATHER_ROWS, (X, rq, Xb[q]))
+    call(_GATHER_ROWS, (Y, rq, Yb[q]))
     if has_sw:
         _gather(sw, rq, swb[q])
     if upto == FORWARD:
@@ -449,7 +479,7 @@ def _row_part(
 _ROW_PART = Kernel(_row_part)
 
 
-@jit
+@jit(from_python=False)
 def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
                 solver, state1, state2, hyper, lr_t, part):
     """Part ``q`` of ``n_threads`` of the parameters: :func:`finish_step` on them."""
@@ -519,11 +549,11 @@ def stochastic_epoch(
         rows = order[start : min(start + batch_size, n_samples)]
         t_next, lr_t = begin_step(step, hyper, t)
         # NumPy scalars, not 0, 1 and True: typed as parallel_epoch's parts
-        # pass them, so both epochs share one compile of _row_part's tree.
-        _row_part(_FIRST_PART, _ONE_PART, rows, X, data, indices, indptr, Y, sw, has_sw,
-                  theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind, Xb, Yb, swb,
-                  acts, deltas, part, upto, YES, alpha, step, state1, state2, hyper, lr_t,
-                  drop)
+        # pass them, so both epochs share one compile of _row_part.
+        call(_ROW_PART, (_FIRST_PART, _ONE_PART, rows, X, data, indices, indptr, Y, sw,
+                         has_sw, theta, G, coef_ptr, icpt_ptr, units, hidden, out, loss_kind,
+                         Xb, Yb, swb, acts, deltas, part, upto, YES, alpha, step, state1,
+                         state2, hyper, lr_t, drop))
         _next_batch(drop)
         if upto < BACKWARD:
             continue

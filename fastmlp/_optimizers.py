@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ._config import NO, YES, cast_like, jit
+from ._parallel import Kernel, call_lazily
 
 # NO_STEP: compute gradients only (L-BFGS, gradient checks). NumPy integers
 # so that a kernel passing one is not compiled again for a literal (see
@@ -152,9 +153,20 @@ def apply_step(solver, theta, G, n_parts, alpha, l2, s, state1, state2, hyper, l
             g0[i] += other[i]
     two = n_parts > 1
     g1 = G[n_parts - 1, start:stop] if two else g0
+    # Each solver's step by address, compiled when a fit first takes it
+    # (fastmlp._parallel.call_lazily): an adam fit does not compile SGD's,
+    # and neither is compiled again inside apply_step.
     if solver == SGD:
-        sgd_step(theta[start:stop], g0, g1, two, alpha, l2, s, state1[start:stop], lr_t,
-                 hyper[MOMENTUM], hyper[NESTEROV] != 0)
+        call_lazily(_SGD_STEP, (theta[start:stop], g0, g1, two, alpha, l2, s,
+                                state1[start:stop], lr_t, hyper[MOMENTUM],
+                                hyper[NESTEROV] != 0))
     elif solver == ADAM:
-        adam_step(theta[start:stop], g0, g1, two, alpha, l2, s, state1[start:stop],
-                  state2[start:stop], lr_t, hyper[BETA_1], hyper[BETA_2], hyper[EPSILON])
+        call_lazily(_ADAM_STEP, (theta[start:stop], g0, g1, two, alpha, l2, s,
+                                 state1[start:stop], state2[start:stop], lr_t, hyper[BETA_1],
+                                 hyper[BETA_2], hyper[EPSILON]))
+
+
+_SGD_STEP = Kernel(sgd_step)
+_ADAM_STEP = Kernel(adam_step)
+# Called by address from fastmlp._mlp_kernels.finish_step.
+APPLY_STEP = Kernel(apply_step)

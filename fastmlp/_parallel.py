@@ -1,22 +1,27 @@
-"""The one parallel region of the MLP kernels: run a per-thread kernel on parts 0 .. n - 1.
+"""The one parallel region of the kernels, and kernels called by address from compiled code.
 
-:func:`run_parts` is a thin ``prange`` over a call of an ordinary compiled
-kernel, ``kernel(q, *args)`` for every part ``q``. The kernel is called
-through its address, not linked into the parallel region: Numba links every
-callee's machine code into each caller and optimises and compiles it again
-there, and a parallel region is three callers deep (the parfor body, its
-gufunc wrapper and the parallel launcher) on top of the function holding
-the loop. With the kernel linked, a cold first fit compiled the whole
-forward/backward tree of the epoch five times (about 8 s of LLVM of a
-34 s CPU cold fit); called by address, it is compiled once, in the kernel's
-own library, and each parallel region holds only the loop.
+:func:`run_parts` runs ``kernel(q, *args)`` for every part ``q`` of a
+``prange``. The kernel is called through its address, not linked into the
+parallel region: Numba links every callee's machine code into each caller
+and optimises and compiles it again there, and a parallel region is three
+callers deep (the parfor body, its gufunc wrapper and the parallel
+launcher) on top of the function holding the loop. With the kernel linked,
+a cold first fit compiled the whole forward/backward tree of the epoch five
+times (about 8 s of LLVM of a 34 s CPU cold fit); called by address, it is
+compiled once, in the kernel's own library. The region itself
+(:func:`_run_packed`) is compiled once for every kernel: the caller stores
+the kernel's address and ``args`` in its frame and hands the region their
+address with that of a small entry function that unpacks them.
 
-The address of ``kernel`` compiled for ``(intp, *types of args)`` is looked
-up once per process and call site (:func:`_jit_address`, with the GIL) and
-kept in a global of the compiled code; compiled code cached by Numba keeps
-the lookup, not an address, so a cached region works in a new process.
-Both the lookup and the call are typed from the same ``args`` in the same
-function, so the pointer always has the signature it is called with.
+:func:`call` and :func:`call_lazily` call any kernel by address, for a
+function that several compiled functions call.
+
+The address of a kernel compiled for the types of a call is looked up once
+per process and call site (:func:`_jit_address`, with the GIL) and kept in
+a global of the compiled code; compiled code cached by Numba keeps the
+lookup, not an address, so a cached caller works in a new process. Both the
+lookup and the call are typed from the same ``args`` in the same function,
+so the pointer always has the signature it is called with.
 """
 
 import importlib
@@ -160,25 +165,6 @@ def _emit_call(context, builder, addr, restype, sig, values):
 
 
 @intrinsic
-def _kernel_address(typingctx, kernel, args):
-    """The address of ``kernel`` compiled for ``(intp, *args)``, an ``intp``.
-
-    Typing compiles the kernel, so that its errors show where the region is
-    compiled, and checks that it returns nothing.
-    """
-    if not isinstance(kernel, KernelType) or not isinstance(args, types.BaseTuple):
-        return None
-    sig = _signature(args)
-    if _compiled(kernel, sig) != types.none:
-        raise TypeError("a per-part kernel returns nothing (%s)" % kernel.qualname)
-
-    def codegen(context, builder, signature, llargs):
-        return _address_codegen(context, builder, kernel.module, kernel.qualname, sig)
-
-    return types.intp(kernel, args), codegen
-
-
-@intrinsic
 def call(typingctx, kernel, args):
     """``kernel(*args)`` from compiled code, the kernel called through its address.
 
@@ -238,23 +224,6 @@ def call_lazily(typingctx, kernel, args):
 
 
 @intrinsic
-def _call_address(typingctx, addr, q, args):
-    """``kernel(q, *args)`` for the kernel at ``addr`` (from :func:`_kernel_address`)."""
-    if not isinstance(args, types.BaseTuple):
-        return None
-    sig = _signature(args)
-
-    def codegen(context, builder, signature, llargs):
-        fnaddr, qv, tup = llargs
-        qv = context.cast(builder, qv, signature.args[1], types.intp)
-        values = [qv] + [builder.extract_value(tup, i) for i in range(len(args.types))]
-        _emit_call(context, builder, fnaddr, types.none, sig, values)
-        return context.get_dummy_value()
-
-    return types.none(addr, q, args), codegen
-
-
-@intrinsic
 def fetch_add(typingctx, counter, index, value):
     """``counter[index] += value`` as one atomic step; returns the value before.
 
@@ -279,17 +248,108 @@ def fetch_add(typingctx, counter, index, value):
     return counter.dtype(counter, index, value), codegen
 
 
-@pjit
-def run_parts(n_parts, kernel, args):
+def _entry_codegen(context, builder, sig, packed_type):
+    """The per-part entry of ``sig`` in the caller's module: ``entry(q, packed)``.
+
+    ``packed`` is the address of a ``{kernel address, args}`` struct of
+    type ``packed_type`` in the caller's frame; the entry calls the kernel
+    with ``(q, *args)`` and passes its status on. It has the Numba ABI of a
+    function of ``(intp, intp)`` returning nothing, the one signature
+    :func:`_run_packed` calls, whatever the kernel's arguments.
+    """
+    name = "fastmlp.part_entry.%08x" % zlib.crc32(str(sig).encode())
+    module = builder.module
+    try:
+        return module.get_global(name)
+    except KeyError:
+        pass
+    entry_sig = (types.intp, types.intp)
+    fn = llvmir.Function(module, context.call_conv.get_function_type(types.none, entry_sig),
+                         name)
+    fn.linkage = "internal"
+    context.call_conv.decorate_function(fn, ["q", "packed"], entry_sig)
+    b = llvmir.IRBuilder(fn.append_basic_block("entry"))
+    q, packed = context.call_conv.get_arguments(fn)
+    struct = b.load(b.inttoptr(packed, packed_type.as_pointer()))
+    addr = b.extract_value(struct, 0)
+    tup = b.extract_value(struct, 1)
+    values = [q] + [b.extract_value(tup, i) for i in range(len(sig) - 1)]
+    _emit_call(context, b, addr, types.none, sig, values)
+    context.call_conv.return_native_none(b)
+    return fn
+
+
+@intrinsic
+def run_parts(typingctx, n_parts, kernel, args):
     """``kernel(q, *args)`` for ``q`` in ``range(n_parts)``, on Numba's threads.
 
-    ``kernel`` is a :class:`Kernel`, a compiled function returning nothing; each part works in
-    its own slice of the arrays in ``args`` (the parts run at once). With
-    one Numba thread the parts run one after the other, in order.
+    ``kernel`` is a :class:`Kernel`, a compiled function returning nothing;
+    each part works in its own slice of the arrays in ``args`` (the parts
+    run at once). With one Numba thread the parts run one after the other,
+    in order. For compiled code only.
+
+    The parallel region is compiled once for every kernel and every type of
+    ``args``: it is :func:`_run_packed`, which calls ``entry(q, packed)``
+    for each part, where ``packed`` is the address of the kernel's address
+    and ``args`` stored in the caller's frame and ``entry`` a small function
+    of the caller's module that unpacks them and calls the kernel (see
+    :func:`_entry_codegen`). A region per kernel and type of ``args`` was
+    about 1-1.5 s of compile each (two for an adam fit, three for the
+    RBM's), every one of them again for float32.
     """
-    addr = _kernel_address(kernel, args)
-    if addr == 0:
-        raise RuntimeError("fastmlp: a compiled kernel could not be found")
+    if not (isinstance(n_parts, types.Integer) and isinstance(kernel, KernelType)
+            and isinstance(args, types.BaseTuple)):
+        return None
+    sig = _signature(args)
+    if _compiled(kernel, sig) != types.none:
+        raise TypeError("a per-part kernel returns nothing (%s)" % kernel.qualname)
+    _compiled(_RUN_PACKED, _RUN_SIG)
+
+    def codegen(context, builder, signature, llargs):
+        n, _, tup = llargs
+        n = context.cast(builder, n, signature.args[0], types.intp)
+        addr = _address_codegen(context, builder, kernel.module, kernel.qualname, sig)
+        run = _address_codegen(context, builder, _RUN_PACKED.module, _RUN_PACKED.qualname,
+                               _RUN_SIG)
+        with cgutils.if_unlikely(builder, builder.or_(cgutils.is_null(builder, addr),
+                                                      cgutils.is_null(builder, run))):
+            context.call_conv.return_user_exc(
+                builder, RuntimeError, ("fastmlp: a compiled kernel could not be found",))
+        packed_type = llvmir.LiteralStructType([addr.type, tup.type])
+        slot = cgutils.alloca_once(builder, packed_type)
+        struct = cgutils.make_anonymous_struct(builder, [addr, tup], packed_type)
+        builder.store(struct, slot)
+        entry = _entry_codegen(context, builder, sig, packed_type)
+        intp = context.get_value_type(types.intp)
+        _emit_call(context, builder, run, types.none, _RUN_SIG,
+                   [n, builder.ptrtoint(entry, intp), builder.ptrtoint(slot, intp)])
+        return context.get_dummy_value()
+
+    return types.none(n_parts, kernel, args), codegen
+
+
+@intrinsic
+def _call_entry(typingctx, entry, q, packed):
+    """``entry(q, packed)`` for an entry made by :func:`_entry_codegen`."""
+    if not all(isinstance(t, types.Integer) for t in (entry, q, packed)):
+        return None
+
+    def codegen(context, builder, signature, llargs):
+        values = [context.cast(builder, v, t, types.intp)
+                  for v, t in zip(llargs[1:], signature.args[1:])]
+        _emit_call(context, builder, llargs[0], types.none, (types.intp, types.intp), values)
+        return context.get_dummy_value()
+
+    return types.none(entry, q, packed), codegen
+
+
+@pjit(from_python=False)
+def _run_packed(n_parts, entry, packed):
+    """The one parallel region: ``entry(q, packed)`` for ``q`` in ``range(n_parts)``."""
     for q in prange(n_parts):
         # np.intp: the prange index is uint64 in the threads' code.
-        _call_address(addr, np.intp(q), args)
+        _call_entry(entry, np.intp(q), packed)
+
+
+_RUN_PACKED = Kernel(_run_packed)
+_RUN_SIG = (types.intp, types.intp, types.intp)

@@ -374,7 +374,14 @@ def _hidden_block(S, c, HH, n, h0, h1, step, U, offset, Hs, acc):
     _sample_chain(Hneg, U, k, offset + h0, Hs[:, h0:h1])
 
 
-@jit
+# Called by address from the parts (fastmlp._parallel.call), once a block a
+# step: their register-blocked loops are compiled once, not again inside each
+# part that calls them.
+_COMBINE_ROWS = Kernel(_combine_rows)
+_VISIBLE_BLOCK = Kernel(_visible_block)
+
+
+@jit(from_python=False)
 def _feature_part(f, n_features, V, data, indices, indptr, rows, Wt, b, Hs, U, P, S, n, d,
                   n_rows, one, step, ptr, idx, val, cptr, cidx, cval, blas):
     """Block ``f`` of features of :func:`cd_means` (its first parallel part)."""
@@ -385,10 +392,10 @@ def _feature_part(f, n_features, V, data, indices, indptr, rows, Wt, b, Hs, U, P
     if blas is not None:
         affine(Hs, W.T, b[j0:j1], Pf, LOGISTIC)
     else:
-        _visible_block(Hs, W, b[j0:j1], Pf)
+        call(_VISIBLE_BLOCK, (Hs, W, b[j0:j1], Pf))
     _sample_rows(Pf, U, d, j0, n, ptr[f], idx[f], val[f])
     # Hidden sums: every entry positive (its column is below d).
-    _combine_rows(ptr[f], idx[f], val[f], d, one, W, S[f, :n_rows], NO)
+    call(_COMBINE_ROWS, (ptr[f], idx[f], val[f], d, one, W, S[f, :n_rows], NO))
     _list_columns(ptr[f], idx[f], val[f], n_rows, w, cptr[f], cidx[f], cval[f])
     _visible_bias_step(b[j0:j1], step, cptr[f], cidx[f], cval[f], n)
 
@@ -396,7 +403,7 @@ def _feature_part(f, n_features, V, data, indices, indptr, rows, Wt, b, Hs, U, P
 _FEATURE_PART = Kernel(_feature_part)
 
 
-@jit
+@jit(from_python=False)
 def _hidden_part(t, nb, k, S, c, HH, n, hidden_step, U, offset, Hs, sums):
     """Block ``t`` of ``nb`` of the hidden units of :func:`cd_means` (its second part)."""
     _hidden_block(S, c, HH, n, t * k // nb, (t + 1) * k // nb, hidden_step, U, offset, Hs,
@@ -406,13 +413,13 @@ def _hidden_part(t, nb, k, S, c, HH, n, hidden_step, U, offset, Hs, sums):
 _HIDDEN_PART = Kernel(_hidden_part)
 
 
-@jit
+@jit(from_python=False)
 def _weights_part(f, n_features, HH, n, Wt, step, cptr, cidx, cval):
     """Block ``f`` of the rows of ``Wt`` of :func:`cd_weights`."""
     d = Wt.shape[0]
     j0 = f * d // n_features
     j1 = (f + 1) * d // n_features
-    _combine_rows(cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1], YES)
+    call(_COMBINE_ROWS, (cptr[f], cidx[f], cval[f], n, step, HH, Wt[j0:j1], YES))
 
 
 _WEIGHTS_PART = Kernel(_weights_part)

@@ -238,7 +238,12 @@ def test_default_and_zero_rates_are_scikit_learns_model(digits):
 
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_dropout_compiles_nothing_a_default_fit_did_not(digits, activation):
-    """A run-time branch, not a specialisation: a dropout fit after a plain one compiles nothing."""
+    """A run-time branch, not a specialisation: a dropout fit after a plain one compiles nothing.
+
+    Nothing but the mask kernel, which a fit compiles (or loads) the first
+    time it drops a unit (fastmlp._dropout._SCALE_BY_MASKS), so that a
+    default fit does not compile it.
+    """
     from fastmlp._compile_profile import CompileRecorder
 
     X, y = digits
@@ -253,7 +258,7 @@ def test_dropout_compiles_nothing_a_default_fit_did_not(digits, activation):
         clf.predict(X)
     finally:
         rec.uninstall()
-    assert rec.records == []
+    assert {r[0] for r in rec.records} <= {"fastmlp._dropout._scale_by_masks"}
     assert [len(k.signatures) for k in kernels] == before
 
 

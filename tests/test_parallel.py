@@ -71,10 +71,18 @@ def _returns(q, out):
     return q
 
 
+_RETURNS = Kernel(_returns)
+
+
+@jit
+def _runs_returning(out):
+    run_parts(2, _RETURNS, (out,))
+
+
 def test_a_kernel_that_returns_a_value_is_refused():
     # Numba 0.59 wraps the intrinsic's TypeError in its TypingError.
     with pytest.raises((TypeError, numba.core.errors.TypingError), match="returns nothing"):
-        run_parts(2, Kernel(_returns), (np.zeros(2),))
+        _runs_returning(np.zeros(2))
 
 
 @jit
@@ -165,3 +173,22 @@ def test_fetch_add_hands_every_item_to_exactly_one_part(threads):
     assert counter[0] == owner.shape[0] + 2
     if threads == 1:
         assert (owner == 0).all()  # part 0 runs first and takes everything
+
+
+def test_one_parallel_region_serves_every_kernel():
+    """Kernels of other signatures run in the same compiled region (compiled once)."""
+    from fastmlp._parallel import _run_packed
+
+    _driver(2, np.zeros(4), 1.0, None)
+    _driver(2, np.zeros(4, dtype=np.float32), 1.0, np.array([1.0]))
+    _take_all(2, np.zeros(1, dtype=np.intp), np.zeros(3, dtype=np.int64),
+              np.zeros(2, dtype=np.int64))
+    assert len(_run_packed.overloads) == 1
+
+
+def test_a_compiled_only_kernel_refuses_a_call_from_python():
+    """No Python entry (fastmlp._config.jit(from_python=False)): a TypeError, not a jump to nothing."""
+    from fastmlp._parallel import _run_packed
+
+    with pytest.raises(TypeError, match="compiled code only"):
+        _run_packed(1, 0, 0)
