@@ -34,6 +34,11 @@ import numpy as np
 from ._workloads import WORKLOADS, estimator_class
 
 
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def _before_package(path):
     """Import ``path``'s fastmlp package as ``fastmlp_before`` (copied once)."""
     source = os.path.join(os.path.abspath(path), "fastmlp")
@@ -45,7 +50,7 @@ def _before_package(path):
     stamp = os.path.join(root, "source-mtime")
     mtime = str(max(os.path.getmtime(os.path.join(d, f))
                     for d, _, files in os.walk(source) for f in files if f.endswith(".py")))
-    if not (os.path.isfile(stamp) and open(stamp).read() == mtime):
+    if not (os.path.isfile(stamp) and _read(stamp) == mtime):
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.nbi", "*.nbc"))
         with open(stamp, "w") as f:
@@ -116,7 +121,7 @@ def main(argv=None):
     print("before: %s; now: %s; %d rounds, order swapped every round; load average %s"
           % (os.path.dirname(before.__file__), os.path.dirname(
               sys.modules["fastmlp"].__file__), args.rounds,
-             " ".join(open("/proc/loadavg").read().split()[:3])
+             " ".join(_read("/proc/loadavg").split()[:3])
              if os.path.exists("/proc/loadavg") else "n/a"), flush=True)
     print("| workload | before | now | now / before (median of rounds) | interquartile |")
     print("|---|---|---|---|---|")
