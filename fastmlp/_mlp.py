@@ -585,7 +585,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         rows = np.arange(n) if inp.sparse else _EMPTY_INT
         alpha = float(self.alpha)
         part = np.empty((threads, 3))
-        chooser = ThreadChooser(threads)
+        # One chunk an evaluation, at most max_fun of them.
+        chooser = ThreadChooser(threads, batches=self.max_fun)
         loss = [0.0]
 
         def evaluate(theta):
@@ -725,7 +726,9 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
                     "sample size. It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        run_epoch = self._epoch_runner(X, Y, sample_weight, batch_size, opt, rates)
+        run_epoch = self._epoch_runner(X, Y, sample_weight, batch_size, opt, rates,
+                                       epochs=1 if incremental else self.max_iter,
+                                       n_rows=n_samples)
         hyper = opt["hyper"]
 
         # The rows of X this fit trains on, in this epoch's order.
@@ -782,14 +785,17 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         if early_stopping:
             theta[:] = self._best_theta
 
-    def _epoch_runner(self, X, Y, sample_weight, batch_size, opt, rates=None):
+    def _epoch_runner(self, X, Y, sample_weight, batch_size, opt, rates=None, epochs=None,
+                      n_rows=None):
         """Allocate one epoch's buffers once; return ``run(order, upto)``.
 
         ``run`` makes one compiled pass over the rows in ``order`` (advancing
         the optimizer state ``opt``) and returns the summed batch losses.
         ``rates`` are the dropout rates (fastmlp._dropout.dropout_rates; None:
         from ``self.dropout``); with dropout on, the masks' seed is drawn here
-        from the random state, and nothing is drawn without.
+        from the random state, and nothing is drawn without. ``epochs`` (at
+        most, None: many) of ``n_rows`` rows each tell the thread chooser how
+        long the fit may run.
         """
         theta = self._theta
         dtype = theta.dtype
@@ -827,7 +833,8 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         # The split of each batch is fixed by the buffers (``threads``
         # parts), whatever number of threads runs it, so the chooser's
         # choices never change the result.
-        chooser = ThreadChooser(threads)
+        chooser = ThreadChooser(
+            threads, batches=None if epochs is None else epochs * -(-n_rows // batch_size))
 
         def run(order, upto=K.UPDATE):
             accumulated = [0.0]

@@ -328,8 +328,8 @@ class BernoulliRBM(
         # The split of the work is fixed by the buffers (``threads`` blocks),
         # whatever number of threads runs it, so the chooser's choices never
         # change the result.
-        chooser = ThreadChooser(threads)
         n_batches = -(-rows.n // batch_size)
+        chooser = ThreadChooser(threads, batches=n_batches * n_iter)
         lr = float(self.learning_rate)
 
         def batches(first, stop):

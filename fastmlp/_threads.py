@@ -49,6 +49,12 @@ PROBE_SHARE = 0.03
 # scheduler (up to about 10 ms), and the chooser sees it only at the end.
 _MAX_SHARED_BATCHES = 32
 
+# A probe of a mode whose batches are shorter than this runs several of
+# them, so that what a call costs beyond its batches (tens of microseconds)
+# and the first batch after a change of mode (see ThreadChooser.run) do
+# not decide.
+_MIN_PROBE_SECONDS = 1e-3
+
 # What a first chunk on all the threads is guessed to cost when the machine
 # looked busy at the start (see ThreadChooser.next_chunk).
 _BUSY_PROBE_GUESS = 0.01
@@ -274,15 +280,26 @@ class ThreadChooser:
     ----------
     budget : int
         The most threads a chunk may run on (:func:`thread_budget`).
+    batches : int, optional
+        How many batches the fit runs at most (its epochs times the batches
+        an epoch), None for many. A fit too short for its probe share to
+        pay for one batch on one thread (fewer than ``(budget - 1) /
+        PROBE_SHARE`` batches) does not try one thread until that share is
+        earned: idle, the one-thread batch of a 12-batch fit of 256 -> 3 x
+        512 -> 3 was 7-9% of the fit.
     """
 
-    def __init__(self, budget):
+    def __init__(self, budget, batches=None):
         self.budget = max(1, int(budget))
+        self._short = batches is not None and batches * PROBE_SHARE < self.budget - 1
         self._per_batch = {}
         self._probing = 0.0
         self._total = 0.0
         self._mode = self.budget
         self._probe = False
+        self._after_probe = False
+        self._held = False
+        self._ran = None
         self._warm = False
         self._started_busy = False
         if self.budget > 1:
@@ -295,6 +312,13 @@ class ThreadChooser:
     def _widest(self):
         return share_of(self.budget)
 
+    @staticmethod
+    def _chunk(threads, per_batch, remaining):
+        n = max(1, int(CHUNK_SECONDS / max(per_batch, 1e-9)))
+        if threads > 1:
+            n = min(n, _MAX_SHARED_BATCHES)
+        return threads, min(remaining, n)
+
     def next_chunk(self, remaining):
         """``(threads, batches)`` for the next chunk of at most ``remaining`` batches."""
         self._probe = False
@@ -305,6 +329,16 @@ class ThreadChooser:
             return (self._mode if self._mode in modes else modes[0]), 1
         # Ties go to the mode that ran last.
         best = min(known, key=lambda m: (known[m], m != self._mode))
+        if best != self._mode and self._mode in known and not self._after_probe:
+            # The mode that runs got slower than the other's last time. One
+            # slow chunk is often another process taking the core for a
+            # moment (idle here, 1 in 10 digits fits went to one thread for
+            # good that way, 1.5x slower); a load that stays shows in a
+            # second chunk too, made short by the slow time.
+            if not self._held:
+                self._held = True
+                return self._chunk(self._mode, known[self._mode], remaining)
+        self._held = False
         other = next((m for m in modes if m != best), None)
         if other is not None:
             # What a probe really cost is counted after it, so a probe that
@@ -314,29 +348,43 @@ class ThreadChooser:
             n = 0
             if other not in known:
                 # Started on all threads: try one thread straight away, it
-                # costs about a batch. Started on one thread because the
+                # costs about a batch (unless the fit is short, see
+                # ``batches``). Started on one thread because the
                 # machine looked busy: the first batch on two threads then
                 # took 1.5-30 ms where one thread took 0.1 ms (the RBM
                 # example under load), so it waits until that may be spent.
-                if not self._started_busy or allowance >= _BUSY_PROBE_GUESS:
+                if self._started_busy:
+                    n = int(allowance >= _BUSY_PROBE_GUESS)
+                elif self._short:
+                    # One thread is guessed to take ``other`` times as
+                    # long: the extra is ``other - 1`` batches' time.
+                    n = int(allowance >= (best - 1) * known[best])
+                else:
                     n = 1
-            elif allowance >= known[other]:
-                n = max(1, int(allowance / known[other]))
+            elif known[other] >= _MIN_PROBE_SECONDS:
+                if allowance >= known[other]:
+                    n = max(1, int(allowance / known[other]))
+            elif allowance >= _MIN_PROBE_SECONDS + known[other]:
+                # Short batches: the first is not timed (see run), the
+                # rest last about _MIN_PROBE_SECONDS or more.
+                n = max(2, int(allowance / known[other]))
             if n:
                 self._probe = True
                 return other, min(remaining, n, _MAX_SHARED_BATCHES if other > 1 else n)
-        n = max(1, int(CHUNK_SECONDS / max(known[best], 1e-9)))
-        if best > 1:
-            n = min(n, _MAX_SHARED_BATCHES)
-        return best, min(remaining, n)
+        return self._chunk(best, known[best], remaining)
 
-    def record(self, threads, batches, seconds):
-        """Note that the last chunk, ``batches`` on ``threads`` threads, took ``seconds``."""
+    def spent(self, seconds):
+        """Count ``seconds`` of the fit that tell nothing of a mode's speed."""
         if self._probe:
             self._probing += seconds
         self._total += seconds
+
+    def record(self, threads, batches, seconds):
+        """Note that the last chunk, ``batches`` on ``threads`` threads, took ``seconds``."""
+        self.spent(seconds)
         self._per_batch[threads] = seconds / batches
         self._mode = threads
+        self._after_probe = self._probe
 
     def run(self, n_batches, call):
         """Run ``call(first, stop)`` over batches ``[0, n_batches)`` in chunks.
@@ -349,9 +397,21 @@ class ThreadChooser:
             while first < n_batches:
                 threads, n = self.next_chunk(n_batches - first)
                 with numba_threads(threads):
+                    if self._warm and threads != self._ran and n > 1:
+                        # The first batch after a change of mode waits for
+                        # threads that went to sleep, on caches the other
+                        # mode filled: two threads' first batch after one
+                        # thread's took 0.4-1.1 ms where the next took 0.25
+                        # (digits), which kept such fits on one thread.
+                        start = time.perf_counter()
+                        call(first, first + 1)
+                        self.spent(time.perf_counter() - start)
+                        first += 1
+                        n -= 1
                     start = time.perf_counter()
                     call(first, first + n)
                     seconds = time.perf_counter() - start
+                self._ran = threads
                 if self._warm:
                     self.record(threads, n, seconds)
                 # The first call of a fit may compile or load the kernel.

@@ -130,6 +130,86 @@ def test_chooser_leaves_the_threads_when_they_wait(monkeypatch):
     assert used[1] > 0.99 * 20_000
 
 
+@pytest.mark.parametrize("batches, probed", [(12, False), (None, True), (34, True)])
+def test_chooser_tries_one_thread_early_only_in_a_long_fit(monkeypatch, batches, probed):
+    """Idle, a short fit of costly batches keeps to the threads that pay."""
+    monkeypatch.setattr(T, "_runnable_elsewhere", lambda: 0)
+    chooser = T.ThreadChooser(2, batches=batches)
+    used, spent = _simulate(chooser, lambda t, b: 1e-2 if t == 2 else 1.8e-2, 12)
+    assert (1 in used) is probed
+    if not probed:
+        assert spent == pytest.approx(12 * 1e-2)
+
+
+def test_chooser_in_a_short_fit_still_leaves_threads_that_wait(monkeypatch):
+    """The share rule still finds one thread when two wait, in a short fit too."""
+    monkeypatch.setattr(T, "_runnable_elsewhere", lambda: 0)
+    chooser = T.ThreadChooser(2, batches=20)
+    used, _ = _simulate(chooser, lambda t, b: 1e-2 if t == 2 else 1e-4, 2_000)
+    assert used[1] > 0.95 * 2_000
+
+
+def test_chooser_keeps_its_mode_over_one_slow_chunk(monkeypatch):
+    """One slow chunk (another process had the core a moment) does not move the fit."""
+    monkeypatch.setattr(T, "_runnable_elsewhere", lambda: 0)
+    chooser = T.ThreadChooser(2)
+    # Two threads slow for 40 batches, which one 32-batch chunk and the
+    # next share: without the second look, 1,000 batches went to one thread.
+    used, _ = _simulate(
+        chooser, lambda t, b: (3e-3 if 300 <= b < 340 else 1e-4) if t == 2 else 1.5e-4, 3_000)
+    # Besides the probes (about PROBE_SHARE of the time), one thread never ran.
+    assert used[1] * 1.5e-4 < 2 * T.PROBE_SHARE * 3_000 * 1e-4
+    # Load that stays is left after its second chunk.
+    chooser = T.ThreadChooser(2)
+    used, _ = _simulate(chooser, lambda t, b: (3e-3 if b >= 300 else 1e-4) if t == 2 else 1.5e-4,
+                        3_000)
+    assert used[1] > 0.9 * 2_700
+
+
+class _Clock:
+    """A perf_counter that moves only when a simulated batch runs."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_chooser_does_not_time_the_first_batch_after_a_change_of_mode(monkeypatch):
+    """Two threads' first batch after one thread's waits for a sleeping thread: not timed."""
+    monkeypatch.setattr(T, "_runnable_elsewhere", lambda: 0)
+    clock = _Clock()
+    monkeypatch.setattr(T.time, "perf_counter", clock)
+    monkeypatch.setattr(T, "numba_threads", lambda n: __import__("contextlib").nullcontext())
+    chooser = T.ThreadChooser(2)
+    modes = []
+    last = [None]
+
+    def call(first, stop):
+        threads = chooser._probe_threads
+        for _ in range(first, stop):
+            woke = threads == 2 and last[0] == 1
+            clock.now += (2e-4 + (2e-3 if woke else 0.0)) if threads == 2 else 3e-4
+            last[0] = threads
+            modes.append(threads)
+
+    real = chooser.next_chunk
+
+    def next_chunk(remaining):
+        threads, n = real(remaining)
+        chooser._probe_threads = threads
+        return threads, n
+
+    chooser.next_chunk = next_chunk
+    for _ in range(200):
+        chooser.run(9, call)
+    # Every batch on two threads after one thread's costs 2.2 ms where the
+    # rest cost 0.2 ms: timed, the probes would keep the fit on one thread.
+    assert modes.count(2) > 0.95 * len(modes)
+    assert chooser._per_batch[2] == pytest.approx(2e-4)
+
+
 def test_chooser_started_busy_waits_before_trying_the_threads(monkeypatch):
     monkeypatch.setattr(T, "_runnable_elsewhere", lambda: 10)
     chooser = T.ThreadChooser(2)
