@@ -297,7 +297,7 @@ class ThreadChooser:
         self._total = 0.0
         self._mode = self.budget
         self._probe = False
-        self._after_probe = False
+        self._steady = 0
         self._held = False
         self._ran = None
         self._warm = False
@@ -329,12 +329,15 @@ class ThreadChooser:
             return (self._mode if self._mode in modes else modes[0]), 1
         # Ties go to the mode that ran last.
         best = min(known, key=lambda m: (known[m], m != self._mode))
-        if best != self._mode and self._mode in known and not self._after_probe:
-            # The mode that runs got slower than the other's last time. One
-            # slow chunk is often another process taking the core for a
-            # moment (idle here, 1 in 10 digits fits went to one thread for
-            # good that way, 1.5x slower); a load that stays shows in a
-            # second chunk too, made short by the slow time.
+        if best != self._mode and self._mode in known and self._steady >= 2:
+            # The mode that has run for a while got slower than the other's
+            # last time. One slow chunk is often another process taking the
+            # core for a moment (idle here, 1 in 10 digits fits went to one
+            # thread for good that way, 1.5x slower); a load that stays
+            # shows in a second chunk too, made short by the slow time. A
+            # mode just taken (after a probe) is left at once: under load,
+            # a second chunk on two threads made the RBM example 1.65x its
+            # one-thread time.
             if not self._held:
                 self._held = True
                 return self._chunk(self._mode, known[self._mode], remaining)
@@ -383,8 +386,8 @@ class ThreadChooser:
         """Note that the last chunk, ``batches`` on ``threads`` threads, took ``seconds``."""
         self.spent(seconds)
         self._per_batch[threads] = seconds / batches
+        self._steady = 0 if self._probe or threads != self._mode else self._steady + 1
         self._mode = threads
-        self._after_probe = self._probe
 
     def run(self, n_batches, call):
         """Run ``call(first, stop)`` over batches ``[0, n_batches)`` in chunks.
