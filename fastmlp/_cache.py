@@ -123,7 +123,25 @@ class InMemoryLocator(_ReadOnlyMixin, _InTreeCacheLocator):
 _READ_ONLY = (ReadOnlyCacheDirLocator, ReadOnlyInTreeLocator, InMemoryLocator)
 
 
-class LoadOnlyCache(caching.FunctionCache):
+class QuickLoadCache(caching.FunctionCache):
+    """A function cache whose loads skip what only a compile needs.
+
+    Numba's ``load_overload`` first refreshes the target context: it imports
+    and registers the typing and lowering of everything Numba can compile
+    (0.3-0.5 s, once a process), which a load does not use; a compile does
+    it itself before typing. Of that, loaded machine code needs only Numba's
+    runtime (allocation, reference counts), started here.
+    """
+
+    def load_overload(self, sig, target_context):
+        from numba.core.runtime import rtsys
+
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+
+class LoadOnlyCache(QuickLoadCache):
     """A function cache that loads from its locator's directory and never saves."""
 
     def _save_overload(self, sig, data):
@@ -148,13 +166,16 @@ def install():
     classes.append(InMemoryLocator)
 
 
-def load_only_if_read_only(dispatcher):
-    """Make ``dispatcher`` (a cached Numba function) never save, if its cache is read-only.
+def adopt(dispatcher):
+    """Give ``dispatcher`` (a cached Numba function) fastmlp's loading and saving.
 
-    Returns the dispatcher.
+    Its cache loads without Numba's compile-only set-up
+    (:class:`QuickLoadCache`) and, if read-only, never saves
+    (:class:`LoadOnlyCache`). Returns the dispatcher.
     """
     cache = getattr(dispatcher, "_cache", None)
-    if isinstance(cache, caching.FunctionCache) and isinstance(cache._impl.locator, _READ_ONLY):
+    if type(cache) is caching.FunctionCache:
         # Same data, a subclass that only overrides saving and loading.
-        cache.__class__ = LoadOnlyCache
+        read_only = isinstance(cache._impl.locator, _READ_ONLY)
+        cache.__class__ = LoadOnlyCache if read_only else QuickLoadCache
     return dispatcher

@@ -54,7 +54,7 @@ def jit(*args, **kwargs):
         options["no_cpython_wrapper"] = True
 
     def finish(dispatcher):
-        dispatcher = _cache.load_only_if_read_only(dispatcher)
+        dispatcher = _cache.adopt(dispatcher)
         return dispatcher if from_python else CompiledOnly(dispatcher)
 
     if args and callable(args[0]) and len(args) == 1:

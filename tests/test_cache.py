@@ -245,3 +245,39 @@ def test_compile_fills_the_cache_for_other_data_and_estimators():
                              text=True, env=env)
         assert out.returncode == 0, out.stderr[-3000:]
         assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+_QUICK_LOAD = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from fastmlp._compile_profile import CompileRecorder
+rec = CompileRecorder().install()
+import fastmlp
+from sklearn.datasets import load_digits
+X, y = load_digits(return_X_y=True)
+est = fastmlp.MLPClassifier(solver="lbfgs", max_iter=5, random_state=0).fit(X[:300], y[:300])
+proba = est.predict_proba(X[:50])
+compiles = len(rec.records)
+# Only Numba's compile-time set-up imports this module.
+registered = "numba.np.polynomial.polynomial_core" in sys.modules
+import numba
+# A compile after the quick loads still has Numba's whole set-up.
+user = numba.njit(lambda a: np.polynomial.polynomial.polyval(2.0, a))(np.array([1.0, 3.0]))
+print(json.dumps({"compiles": compiles, "registered": registered, "user": float(user),
+                  "loss": repr(est.loss_), "proba": proba.sum(axis=0).round(12).tolist()}))
+"""
+
+
+def test_a_warm_cache_loads_without_numbas_compile_set_up():
+    """A warm first fit loads machine code without Numba's compile-only set-up (0.3-0.5 s)."""
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _QUICK_LOAD], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    first, warm = runs
+    assert warm["compiles"] == 0
+    assert warm["registered"] is False
+    assert warm["user"] == 7.0
+    assert (warm["loss"], warm["proba"]) == (first["loss"], first["proba"])
