@@ -332,8 +332,8 @@ class ThreadChooser:
         if best != self._mode and self._mode in known and self._steady >= 2:
             # The mode that has run for a while got slower than the other's
             # last time. One slow chunk is often another process taking the
-            # core for a moment (idle here, 1 in 10 digits fits went to one
-            # thread for good that way, 1.5x slower); a load that stays
+            # core for a moment (idle, that sent some digits fits to one
+            # thread for the rest of the fit, 1.5x slower); a load that stays
             # shows in a second chunk too, made short by the slow time. A
             # mode just taken (after a probe) is left at once: under load,
             # a second chunk on two threads made the RBM example 1.65x its

@@ -181,7 +181,6 @@ def test_chooser_does_not_time_the_first_batch_after_a_change_of_mode(monkeypatc
     monkeypatch.setattr(T, "_runnable_elsewhere", lambda: 0)
     clock = _Clock()
     monkeypatch.setattr(T.time, "perf_counter", clock)
-    monkeypatch.setattr(T, "numba_threads", lambda n: __import__("contextlib").nullcontext())
     chooser = T.ThreadChooser(2)
     modes = []
     last = [None]
