@@ -386,7 +386,15 @@ def split_loss_grad(
     part[0, _SQUARES] = call(_FINISH_GRADIENT, (G, n_parts, theta,
                                                 coef_ptr[units.shape[0] - 1], alpha, sw_sum,
                                                 _FIRST_PART, theta.shape[0]))
-    return _batch_loss(part, n_parts, 1, alpha)
+    # The loss, L2 term included, as parallel_epoch adds up a batch's.
+    if n_parts == 1:
+        loss = part[0, _LOSS]
+    else:
+        loss = 0.0
+        for q in range(n_parts):
+            loss += part[q, _LOSS] * part[q, _SW_SUM]
+        loss /= sw_sum
+    return loss + 0.5 * alpha * part[0, _SQUARES] / sw_sum
 
 
 # Elements (4 to 8 MB) above which the rows gathered are taken to come from
@@ -493,25 +501,6 @@ def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
 _PARAM_PART = Kernel(_param_part)
 
 
-@jit
-def _batch_loss(part, n_parts, n_threads, alpha):
-    """The batch's loss, L2 term included, from the parts' results."""
-    sw_sum = 0.0
-    for q in range(n_parts):
-        sw_sum += part[q, _SW_SUM]
-    if n_parts == 1:
-        loss = part[0, _LOSS]
-    else:
-        loss = 0.0
-        for q in range(n_parts):
-            loss += part[q, _LOSS] * part[q, _SW_SUM]
-        loss /= sw_sum
-    squares = 0.0
-    for q in range(n_threads):
-        squares += part[q, _SQUARES]
-    return loss + 0.5 * alpha * squares / sw_sum
-
-
 @jit(inline="always")
 def _next_batch(drop):
     if dropping(drop):
@@ -558,7 +547,9 @@ def stochastic_epoch(
         if upto < BACKWARD:
             continue
         t = t_next
-        accumulated += _batch_loss(part, 1, 1, alpha) * rows.shape[0]
+        # The batch's loss, L2 term included, from its one part's results.
+        accumulated += (part[0, _LOSS] + 0.5 * alpha * part[0, _SQUARES] / part[0, _SW_SUM]) \
+            * rows.shape[0]
     return accumulated, t
 
 
@@ -602,7 +593,21 @@ def parallel_epoch(
         run_parts(n_threads, _PARAM_PART,
                   (n_threads, G, n_parts, theta, n_weights, alpha, sw_sum, step, state1,
                    state2, hyper, lr_t, part))
-        accumulated += _batch_loss(part, n_parts, n_threads, alpha) * rows.shape[0]
+        # The batch's loss, L2 term included, from the parts' results: the
+        # rows' mean loss weighted by each part's weight. Written out here
+        # and in split_loss_grad, not a helper: each compiled function costs
+        # a cold first fit 0.1-0.4 s however small it is (issue 14).
+        if n_parts == 1:
+            loss = part[0, _LOSS]
+        else:
+            loss = 0.0
+            for q in range(n_parts):
+                loss += part[q, _LOSS] * part[q, _SW_SUM]
+            loss /= sw_sum
+        squares = 0.0
+        for q in range(n_threads):
+            squares += part[q, _SQUARES]
+        accumulated += (loss + 0.5 * alpha * squares / sw_sum) * rows.shape[0]
     return accumulated, t
 
 
