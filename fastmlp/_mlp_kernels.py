@@ -52,34 +52,18 @@ def _weights(theta, coef_ptr, units, layer):
 
 @jit
 def _block(buf, units, n, layer):
+    """Layer ``layer``'s ``(n, units[layer + 1])`` block of ``buf``, a (0, 0) one if ``buf`` is empty.
+
+    An empty ``buf`` is slopes that are not kept (see :func:`batch_gradient`).
+    One helper with one reshape: a helper of its own for the slopes' blocks
+    cost a cold first fit 0.3 s, and every reshape written out in a kernel
+    made it dearer to compile (issue 14).
+    """
     start = 0
     for j in range(1, layer + 1):
         start += n * units[j]
-    return buf[start : start + n * units[layer + 1]].reshape((n, units[layer + 1]))
-
-
-@jit
-def _slopes(deltas, units, n, hidden, drop):
-    """Where a batch of ``n`` rows keeps its hidden slopes: ``deltas``' second half, or nothing.
-
-    gelu and silu keep them (see fastmlp._activations.keeps_slope), and
-    every activation with dropout (``drop``, see fastmlp._dropout); their
-    ``deltas`` hold 2 entries a unit and row.
-    """
-    width = 0
-    for j in range(1, units.shape[0]):
-        width += units[j]
-    if keeps_slope(hidden) or dropping(drop):
-        return deltas[n * width : 2 * n * width]
-    return deltas[:0]
-
-
-@jit
-def _slope_block(slopes, units, n, layer):
-    """Layer ``layer``'s block of ``slopes`` (layout of ``acts``), or an empty one."""
-    if slopes.shape[0] == 0 or layer == units.shape[0] - 2:
-        return slopes[:0].reshape((0, 0))
-    return _block(slopes, units, n, layer)
+    k = units[layer + 1] if buf.shape[0] > 0 else 0
+    return buf[start : start + n * k].reshape((n if k > 0 else 0, k))
 
 
 @jit
@@ -88,7 +72,7 @@ def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
     """Layers ``first`` .. L - 1 of the forward pass.
 
     Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
-    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`)
+    their slopes in ``slopes`` when it is not empty (see :func:`batch_gradient`)
     and drop units of rows ``rows`` with dropout (see :func:`forward`).
     The layers' loop is called by address (fastmlp._parallel.call), once a
     pass: forward and the prediction kernels call this, and the loop was
@@ -110,7 +94,8 @@ def _upper_layers_loop(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, f
         A = _block(acts, units, n, layer - 1)
         Z = _block(acts, units, n, layer)
         np.dot(A, W, Z)
-        S = _slope_block(slopes, units, n, layer)
+        # The output layer keeps no slopes.
+        S = _block(slopes if layer < n_layers - 1 else slopes[:0], units, n, layer)
         bias_activate_keeping(Z, b, kind, S)
         drop_units(Z, S, kind, drop, layer, rows)
 
@@ -127,7 +112,7 @@ def forward(
 
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
-    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
+    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`batch_gradient`).
     A non-empty ``drop`` is dropout (fastmlp._dropout): the hidden units of
     the rows numbered ``rows[:n]`` (dense input too) are dropped by the
     batch's masks, which needs ``slopes``; prediction passes an empty one.
@@ -140,7 +125,7 @@ def forward(
         csr_dot(data, indices, indptr, rows[:n], W, Z)
     else:
         np.dot(Xb[:n], W, Z)
-    S = _slope_block(slopes, units, n, LAYER[0])
+    S = _block(slopes if units.shape[0] > 2 else slopes[:0], units, n, LAYER[0])
     bias_activate_keeping(Z, b, kind, S)
     drop_units(Z, S, kind, drop, LAYER[0], rows)
     _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes,
@@ -184,7 +169,15 @@ def batch_gradient(
     weights)``, the last 0 without ``finish``.
     """
     n_layers = units.shape[0] - 1
-    slopes = _slopes(deltas, units, n, hidden, drop)
+    # Where the hidden slopes are kept (in the layout of acts): deltas'
+    # second half, or nothing. gelu and silu keep them
+    # (fastmlp._activations.keeps_slope), and every activation with dropout
+    # (fastmlp._dropout); their deltas hold 2 entries a unit and row.
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    size = n * width if keeps_slope(hidden) or dropping(drop) else 0
+    slopes = deltas[size : 2 * size]
     # The loss, the optimizer steps and the forward pass are called by
     # address (fastmlp._parallel.call), once a batch or a layer: linked, each
     # tree was optimised and compiled to machine code again inside this one.
@@ -214,7 +207,7 @@ def batch_gradient(
             A = _block(acts, units, n, layer - 1)
             Dp = _block(deltas, units, n, layer - 1)
             np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            S = _slope_block(slopes, units, n, layer - 1)
+            S = _block(slopes, units, n, layer - 1)
             # Dropout: S holds the layer's output before the masks (fastmlp._dropout).
             mask_gradient(Dp, drop, layer - 1, rows)
             backprop_activation(S if dropping(drop) else A, S, Dp, hidden)
@@ -473,9 +466,14 @@ def _row_part(
     if has_sw:
         _gather(sw, rq, swb[q])
     if upto == FORWARD:
+        # The slopes where batch_gradient keeps them (see there), or nothing.
+        width = 0
+        for j in range(1, units.shape[0]):
+            width += units[j]
+        size = (r1 - r0) * width if keeps_slope(hidden) or dropping(drop) else 0
         call(_FORWARD, (Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr,
-                        icpt_ptr, units, acts[q], hidden, out,
-                        _slopes(deltas[q], units, r1 - r0, hidden, drop), drop))
+                        icpt_ptr, units, acts[q], hidden, out, deltas[q][size : 2 * size],
+                        drop))
     if upto >= BACKWARD:
         part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = call(_BATCH_GRADIENT, (
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
