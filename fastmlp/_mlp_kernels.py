@@ -26,9 +26,8 @@ Storage conventions shared by every kernel here:
 import numpy as np
 
 from ._activations import (
-    affine,
+    BIAS_ACTIVATE_COLUMNS,
     bias_activate,
-    bias_activate_columns,
     backprop_activation,
     bias_activate_keeping,
     copy_into,
@@ -648,10 +647,11 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         np.dot(_weights(theta, coef_ptr, units, LAYER[0]).T, X[start:stop].T, T)
         if check_finite and not all_finite(T):
             return False
-        bias_activate_columns(T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden)
-        affine(T.T, _weights(theta, coef_ptr, units, LAYER[1]),
-               theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, LAYER[1]),
-               out if last == 1 else hidden)
+        call(BIAS_ACTIVATE_COLUMNS, (T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden))
+        # affine's work, written out: one function fewer to compile (issue 14).
+        Z = _block(acts, units, n, LAYER[1])
+        np.dot(T.T, _weights(theta, coef_ptr, units, LAYER[1]), Z)
+        bias_activate(Z, theta[icpt_ptr[1] : icpt_ptr[2]], out if last == 1 else hidden)
         _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2],
                       acts[:0], rows, rows[:0])
     else:
