@@ -66,25 +66,18 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
-                  rows, drop):
+def _upper_layers_loop(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
+                       rows, drop):
     """Layers ``first`` .. L - 1 of the forward pass.
 
     Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
     their slopes in ``slopes`` when it is not empty (see :func:`batch_gradient`)
     and drop units of rows ``rows`` with dropout (see :func:`forward`).
-    The layers' loop is called by address (fastmlp._parallel.call), once a
-    pass: forward and the prediction kernels call this, and the loop was
-    compiled again inside each.
+    Called by address (fastmlp._parallel.call), once a pass, straight from
+    forward and the prediction kernels: linked, the loop was compiled again
+    inside each, and a helper making the call was one more function to
+    compile (issue 14).
     """
-    call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
-                              slopes, rows, drop))
-
-
-@jit
-def _upper_layers_loop(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
-                       rows, drop):
-    """:func:`_upper_layers`' work."""
     n_layers = units.shape[0] - 1
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
@@ -127,8 +120,8 @@ def forward(
     S = _block(slopes if units.shape[0] > 2 else slopes[:0], units, n, LAYER[0])
     bias_activate_keeping(Z, b, kind, S)
     drop_units(Z, S, kind, drop, LAYER[0], rows)
-    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes,
-                  rows, drop)
+    call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
+                              slopes, rows, drop))
 
 
 
@@ -424,12 +417,6 @@ def _gather_rows(src, rows, dst):
 _GATHER_ROWS = Kernel(_gather_rows)
 
 
-@jit
-def _gather(src, rows, dst):
-    for i in range(rows.shape[0]):
-        dst[i] = src[rows[i]]
-
-
 # How far an epoch goes with each batch: production runs every phase; the
 # profiler (fastmlp._profile) runs shorter prefixes and attributes the
 # differences in time to each phase.
@@ -463,7 +450,9 @@ def _row_part(
         call(_GATHER_ROWS, (X, rq, Xb[q]))
     call(_GATHER_ROWS, (Y, rq, Yb[q]))
     if has_sw:
-        _gather(sw, rq, swb[q])
+        swq = swb[q]
+        for i in range(rq.shape[0]):
+            swq[i] = sw[rq[i]]
     if upto == FORWARD:
         # The slopes where batch_gradient keeps them (see there), or nothing.
         width = 0
@@ -652,8 +641,8 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         Z = _block(acts, units, n, LAYER[1])
         np.dot(T.T, _weights(theta, coef_ptr, units, LAYER[1]), Z)
         bias_activate(Z, theta[icpt_ptr[1] : icpt_ptr[2]], out if last == 1 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2],
-                      acts[:0], rows, rows[:0])
+        call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+                                  LAYER[2], acts[:0], rows, rows[:0]))
     else:
         Z = _block(acts, units, n, LAYER[0])
         np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
@@ -661,8 +650,8 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
             return False
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
-                      acts[:0], rows, rows[:0])
+        call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+                                  LAYER[1], acts[:0], rows, rows[:0]))
     copy_into(_block(acts, units, n, last), result[start:stop])
     return True
 
@@ -670,19 +659,6 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
 # Called by address (fastmlp._parallel.call) from predict and _predict_part:
 # compiled once for both, and not linked into either.
 _PREDICT_ROWS = Kernel(_predict_rows)
-
-
-@jit
-def _n_input_rows(X, indptr, data):
-    return X.shape[0] if data is None else indptr.shape[0] - 1
-
-
-@jit
-def _block_rows(acts, units):
-    width = 0
-    for j in range(1, units.shape[0]):
-        width += units[j]
-    return acts.shape[0] // width
 
 
 @jit
@@ -712,8 +688,13 @@ def predict(
     again; a False can also mean a finite ``X`` overflowed, which the caller
     sorts out.
     """
-    n_total = _n_input_rows(X, indptr, data)
-    block = _block_rows(acts, units)
+    # Written out here and in _predict_part, not helpers: each compiled
+    # function costs a cold first fit 0.1 s or more (issue 14).
+    n_total = X.shape[0] if data is None else indptr.shape[0] - 1
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    block = acts.shape[0] // width
     rows = np.empty(block if data is not None else 0, dtype=np.intp)
     for start in range(0, n_total, block):
         if not call(_PREDICT_ROWS, (X, data, indices, indptr, start, min(start + block, n_total),
@@ -729,8 +710,11 @@ def _predict_part(
     acts, ZT, rows, hidden, out, result, check_finite, ok, taken,
 ):
     """Slot ``q`` of :func:`parallel_predict`: the next block not yet taken, until none is left."""
-    n_total = _n_input_rows(X, indptr, data)
-    block = _block_rows(acts[0], units)
+    n_total = X.shape[0] if data is None else indptr.shape[0] - 1
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    block = acts.shape[1] // width
     ok[q] = True
     while True:
         b = first + fetch_add(taken, 0, 1)
