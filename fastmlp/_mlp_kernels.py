@@ -51,18 +51,30 @@ def _weights(theta, coef_ptr, units, layer):
 
 @jit
 def _block(buf, units, n, layer):
-    """Layer ``layer``'s ``(n, units[layer + 1])`` block of ``buf``, a (0, 0) one if ``buf`` is empty.
-
-    An empty ``buf`` is slopes that are not kept (see :func:`batch_gradient`).
-    One helper with one reshape: a helper of its own for the slopes' blocks
-    cost a cold first fit 0.3 s, and every reshape written out in a kernel
-    made it dearer to compile (issue 14).
-    """
     start = 0
     for j in range(1, layer + 1):
         start += n * units[j]
-    k = units[layer + 1] if buf.shape[0] > 0 else 0
-    return buf[start : start + n * k].reshape((n if k > 0 else 0, k))
+    return buf[start : start + n * units[layer + 1]].reshape((n, units[layer + 1]))
+
+
+@jit
+def _view(buf, rows, cols):
+    """``buf[:rows * cols]`` as a C-ordered (rows, cols) matrix; (0, 0) if ``buf`` is empty.
+
+    The kernels find every weight matrix and every block of ``acts``,
+    ``deltas`` and the slopes (an empty ``buf`` when they are not kept, see
+    :func:`batch_gradient`) here, the offsets worked out as they go: one
+    compiled helper with one reshape. A helper for each (:func:`_weights`,
+    :func:`_block`, the slopes' blocks; the profiler's floor epoch still
+    uses the first two) cost a cold first fit 0.3-0.4 s apiece, and the
+    reshapes written out in each kernel made the kernels dearer to compile
+    than the helpers had cost (issue 14).
+    """
+    # The callers slice buf where the matrix starts: a start passed as the
+    # literal 0 compiled this a second time.
+    if buf.shape[0] == 0:
+        return buf[:0].reshape((0, 0))
+    return buf[: rows * cols].reshape((rows, cols))
 
 
 @jit
@@ -79,15 +91,20 @@ def _upper_layers_loop(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, f
     compile (issue 14).
     """
     n_layers = units.shape[0] - 1
+    # Layer first - 1's block of acts starts at lo, n * sum(units[1:first]).
+    lo = 0
+    for j in range(1, first):
+        lo += n * units[j]
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
-        W = _weights(theta, coef_ptr, units, layer)
+        W = _view(theta[coef_ptr[layer]:], units[layer], units[layer + 1])
         b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
-        A = _block(acts, units, n, layer - 1)
-        Z = _block(acts, units, n, layer)
+        A = _view(acts[lo:], n, units[layer])
+        lo += n * units[layer]
+        Z = _view(acts[lo:], n, units[layer + 1])
         np.dot(A, W, Z)
         # The output layer keeps no slopes.
-        S = _block(slopes if layer < n_layers - 1 else slopes[:0], units, n, layer)
+        S = _view(slopes[lo:] if layer < n_layers - 1 else slopes[:0], n, units[layer + 1])
         bias_activate_keeping(Z, b, kind, S)
         drop_units(Z, S, kind, drop, layer, rows)
 
@@ -110,14 +127,14 @@ def forward(
     batch's masks, which needs ``slopes``; prediction passes an empty one.
     """
     kind = out if units.shape[0] == 2 else hidden
-    W = _weights(theta, coef_ptr, units, LAYER[0])
+    W = _view(theta[coef_ptr[0]:], units[0], units[1])
     b = theta[icpt_ptr[0] : icpt_ptr[1]]
-    Z = _block(acts, units, n, LAYER[0])
+    Z = _view(acts, n, units[1])
     if data is not None:
         csr_dot(data, indices, indptr, rows[:n], W, Z)
     else:
         np.dot(Xb[:n], W, Z)
-    S = _block(slopes if units.shape[0] > 2 else slopes[:0], units, n, LAYER[0])
+    S = _view(slopes if units.shape[0] > 2 else slopes[:0], n, units[1])
     bias_activate_keeping(Z, b, kind, S)
     drop_units(Z, S, kind, drop, LAYER[0], rows)
     call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
@@ -176,7 +193,10 @@ def batch_gradient(
     call(_FORWARD, (Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
                     acts, hidden, out, slopes, drop))
     last = n_layers - 1
-    P = _block(acts, units, n, last)
+    # lo: where a layer's block of acts, deltas and slopes starts, the
+    # output layer's first, then each one below.
+    lo = n * (width - units[n_layers])
+    P = _view(acts[lo:], n, units[n_layers])
     Yn = Y[:n]
     swn = sw[:n]
     loss = call(LOSS_VALUE, (P, Yn, swn, has_sw, loss_kind))
@@ -187,19 +207,20 @@ def batch_gradient(
     else:
         sw_sum = float(n)
 
-    call(OUTPUT_DELTA, (P, Yn, swn, has_sw, _block(deltas, units, n, last), loss_kind))
+    call(OUTPUT_DELTA, (P, Yn, swn, has_sw, _view(deltas[lo:], n, units[n_layers]), loss_kind))
     n_weights = coef_ptr[n_layers]
     squares = 0.0
     for layer in range(last, -1, -1):
-        D = _block(deltas, units, n, layer)
-        Gw = _weights(G, coef_ptr, units, layer)
+        D = _view(deltas[lo:], n, units[layer + 1])
+        Gw = _view(G[coef_ptr[layer]:], units[layer], units[layer + 1])
+        below = lo - n * units[layer]
         if layer > 0:
             # The error signal for the layer below, from weights that no
             # step has changed yet.
-            A = _block(acts, units, n, layer - 1)
-            Dp = _block(deltas, units, n, layer - 1)
-            np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            S = _block(slopes, units, n, layer - 1)
+            A = _view(acts[below:], n, units[layer])
+            Dp = _view(deltas[below:], n, units[layer])
+            np.dot(D, _view(theta[coef_ptr[layer]:], units[layer], units[layer + 1]).T, Dp)
+            S = _view(slopes[below:], n, units[layer])
             # Dropout: S holds the layer's output before the masks (fastmlp._dropout).
             mask_gradient(Dp, drop, layer - 1, rows)
             backprop_activation(S if dropping(drop) else A, S, Dp, hidden)
@@ -226,6 +247,7 @@ def batch_gradient(
                     squares += call(_FINISH_STEP, (G2, _ONE_PART, theta, n_weights, alpha,
                                                    sw_sum, solver, state1, state2, hyper,
                                                    lr_t, start, stop))
+        lo = below
     return loss, sw_sum, squares
 
 
@@ -633,26 +655,30 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         # The hidden layer's output stays transposed; the next product
         # reads it as a Fortran-ordered matrix, so nothing is copied.
         T = ZT[: units[1] * n].reshape((units[1], n))
-        np.dot(_weights(theta, coef_ptr, units, LAYER[0]).T, X[start:stop].T, T)
+        np.dot(_view(theta[coef_ptr[0]:], units[0], units[1]).T, X[start:stop].T, T)
         if check_finite and not all_finite(T):
             return False
         call(BIAS_ACTIVATE_COLUMNS, (T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden))
         # affine's work, written out: one function fewer to compile (issue 14).
-        Z = _block(acts, units, n, LAYER[1])
-        np.dot(T.T, _weights(theta, coef_ptr, units, LAYER[1]), Z)
+        Z = _view(acts[n * units[1]:], n, units[2])
+        np.dot(T.T, _view(theta[coef_ptr[1]:], units[1], units[2]), Z)
         bias_activate(Z, theta[icpt_ptr[1] : icpt_ptr[2]], out if last == 1 else hidden)
         call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
                                   LAYER[2], acts[:0], rows, rows[:0]))
     else:
-        Z = _block(acts, units, n, LAYER[0])
-        np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
+        Z = _view(acts, n, units[1])
+        np.dot(X[start:stop], _view(theta[coef_ptr[0]:], units[0], units[1]), Z)
         if check_finite and not all_finite(Z):
             return False
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
         call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
                                   LAYER[1], acts[:0], rows, rows[:0]))
-    copy_into(_block(acts, units, n, last), result[start:stop])
+    # The output layer's block, the last of acts'.
+    lo = 0
+    for j in range(1, units.shape[0] - 1):
+        lo += n * units[j]
+    copy_into(_view(acts[lo:], n, units[last + 1]), result[start:stop])
     return True
 
 
