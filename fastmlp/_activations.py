@@ -429,26 +429,27 @@ def bias_activate_columns(ZT, b, kind):
     ``ZT[j] += b[j]``, then activation ``kind`` (not softmax, which is taken
     along the other axis), along contiguous rows.
     """
-    if kind < LEAKY_RELU:
-        # By address: the activation loops are compiled once, not again
-        # inside each prediction kernel that calls this.
-        call(_BIAS_ACTIVATE_COLUMNS_LOOP, (ZT, b, kind))
+    if kind >= LEAKY_RELU:
+        # Lazily (see _bias_activate_loop): compiled with its own helper
+        # when a fit uses such an activation, not with every prediction
+        # kernel (0.6 s of a cold first fit, issue 14).
+        call_lazily(_EXTRA_ACTIVATE_COLUMNS, (ZT, b, kind))
         return
-    k, n = ZT.shape
-    for j in range(k):
-        row2 = ZT[j].reshape((1, n))
-        call_lazily(_EXTRA_ACTIVATE, (row2, np.full(1, b[j], dtype=ZT.dtype), kind, YES))
-
-
-@jit
-def _bias_activate_columns_loop(ZT, b, kind):
-    """:func:`bias_activate_columns` for scikit-learn's activations."""
     k, n = ZT.shape
     for j in range(k):
         bj = b[j]
         row = ZT[j]
         for i in range(n):
             row[i] = _apply(row[i] + bj, kind)
+
+
+@jit
+def _extra_activate_columns(ZT, b, kind):
+    """:func:`bias_activate_columns` for the activations beyond scikit-learn's."""
+    k, n = ZT.shape
+    for j in range(k):
+        row2 = ZT[j].reshape((1, n))
+        call_lazily(_EXTRA_ACTIVATE, (row2, np.full(1, b[j], dtype=ZT.dtype), kind, YES))
 
 
 @jit
@@ -557,7 +558,9 @@ def backprop_activation(A, S, delta, kind):
 # of the activations beyond scikit-learn's (call_lazily) only when a fit
 # uses one (1.5-2 s of every cold first fit, per dtype, before).
 _BIAS_ACTIVATE_LOOP = Kernel(_bias_activate_loop)
-_BIAS_ACTIVATE_COLUMNS_LOOP = Kernel(_bias_activate_columns_loop)
+# By address from the prediction kernels: compiled once, not again inside each.
+BIAS_ACTIVATE_COLUMNS = Kernel(bias_activate_columns)
+_EXTRA_ACTIVATE_COLUMNS = Kernel(_extra_activate_columns)
 _BIAS_ACTIVATE_KEEPING_LOOP = Kernel(_bias_activate_keeping_loop)
 _EXTRA_ACTIVATE = Kernel(_extra_activate)
 _SOFTMAX_ROWS = Kernel(softmax_rows)

@@ -26,9 +26,8 @@ Storage conventions shared by every kernel here:
 import numpy as np
 
 from ._activations import (
-    affine,
+    BIAS_ACTIVATE_COLUMNS,
     bias_activate,
-    bias_activate_columns,
     backprop_activation,
     bias_activate_keeping,
     copy_into,
@@ -59,58 +58,53 @@ def _block(buf, units, n, layer):
 
 
 @jit
-def _slopes(deltas, units, n, hidden, drop):
-    """Where a batch of ``n`` rows keeps its hidden slopes: ``deltas``' second half, or nothing.
+def _view(buf, rows, cols):
+    """``buf[:rows * cols]`` as a C-ordered (rows, cols) matrix; (0, 0) if ``buf`` is empty.
 
-    gelu and silu keep them (see fastmlp._activations.keeps_slope), and
-    every activation with dropout (``drop``, see fastmlp._dropout); their
-    ``deltas`` hold 2 entries a unit and row.
+    The kernels find every weight matrix and every block of ``acts``,
+    ``deltas`` and the slopes (an empty ``buf`` when they are not kept, see
+    :func:`batch_gradient`) here, the offsets worked out as they go: one
+    compiled helper with one reshape. A helper for each (:func:`_weights`,
+    :func:`_block`, the slopes' blocks; the profiler's floor epoch still
+    uses the first two) cost a cold first fit 0.3-0.4 s apiece, and the
+    reshapes written out in each kernel made the kernels dearer to compile
+    than the helpers had cost (issue 14).
     """
-    width = 0
-    for j in range(1, units.shape[0]):
-        width += units[j]
-    if keeps_slope(hidden) or dropping(drop):
-        return deltas[n * width : 2 * n * width]
-    return deltas[:0]
-
-
-@jit
-def _slope_block(slopes, units, n, layer):
-    """Layer ``layer``'s block of ``slopes`` (layout of ``acts``), or an empty one."""
-    if slopes.shape[0] == 0 or layer == units.shape[0] - 2:
-        return slopes[:0].reshape((0, 0))
-    return _block(slopes, units, n, layer)
-
-
-@jit
-def _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
-                  rows, drop):
-    """Layers ``first`` .. L - 1 of the forward pass.
-
-    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
-    their slopes in ``slopes`` when it is not empty (see :func:`_slopes`)
-    and drop units of rows ``rows`` with dropout (see :func:`forward`).
-    The layers' loop is called by address (fastmlp._parallel.call), once a
-    pass: forward and the prediction kernels call this, and the loop was
-    compiled again inside each.
-    """
-    call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first,
-                              slopes, rows, drop))
+    # The callers slice buf where the matrix starts: a start passed as the
+    # literal 0 compiled this a second time.
+    if buf.shape[0] == 0:
+        return buf[:0].reshape((0, 0))
+    return buf[: rows * cols].reshape((rows, cols))
 
 
 @jit
 def _upper_layers_loop(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, first, slopes,
                        rows, drop):
-    """:func:`_upper_layers`' work."""
+    """Layers ``first`` .. L - 1 of the forward pass.
+
+    Layer ``first - 1``'s output is read from ``acts``; hidden layers keep
+    their slopes in ``slopes`` when it is not empty (see :func:`batch_gradient`)
+    and drop units of rows ``rows`` with dropout (see :func:`forward`).
+    Called by address (fastmlp._parallel.call), once a pass, straight from
+    forward and the prediction kernels: linked, the loop was compiled again
+    inside each, and a helper making the call was one more function to
+    compile (issue 14).
+    """
     n_layers = units.shape[0] - 1
+    # Layer first - 1's block of acts starts at lo, n * sum(units[1:first]).
+    lo = 0
+    for j in range(1, first):
+        lo += n * units[j]
     for layer in range(first, n_layers):
         kind = out if layer == n_layers - 1 else hidden
-        W = _weights(theta, coef_ptr, units, layer)
+        W = _view(theta[coef_ptr[layer]:], units[layer], units[layer + 1])
         b = theta[icpt_ptr[layer] : icpt_ptr[layer + 1]]
-        A = _block(acts, units, n, layer - 1)
-        Z = _block(acts, units, n, layer)
+        A = _view(acts[lo:], n, units[layer])
+        lo += n * units[layer]
+        Z = _view(acts[lo:], n, units[layer + 1])
         np.dot(A, W, Z)
-        S = _slope_block(slopes, units, n, layer)
+        # The output layer keeps no slopes.
+        S = _view(slopes[lo:] if layer < n_layers - 1 else slopes[:0], n, units[layer + 1])
         bias_activate_keeping(Z, b, kind, S)
         drop_units(Z, S, kind, drop, layer, rows)
 
@@ -127,24 +121,24 @@ def forward(
 
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
     matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
-    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`_slopes`).
+    A non-empty ``slopes`` receives the hidden layers' slopes (:func:`batch_gradient`).
     A non-empty ``drop`` is dropout (fastmlp._dropout): the hidden units of
     the rows numbered ``rows[:n]`` (dense input too) are dropped by the
     batch's masks, which needs ``slopes``; prediction passes an empty one.
     """
     kind = out if units.shape[0] == 2 else hidden
-    W = _weights(theta, coef_ptr, units, LAYER[0])
+    W = _view(theta[coef_ptr[0]:], units[0], units[1])
     b = theta[icpt_ptr[0] : icpt_ptr[1]]
-    Z = _block(acts, units, n, LAYER[0])
+    Z = _view(acts, n, units[1])
     if data is not None:
         csr_dot(data, indices, indptr, rows[:n], W, Z)
     else:
         np.dot(Xb[:n], W, Z)
-    S = _slope_block(slopes, units, n, LAYER[0])
+    S = _view(slopes if units.shape[0] > 2 else slopes[:0], n, units[1])
     bias_activate_keeping(Z, b, kind, S)
     drop_units(Z, S, kind, drop, LAYER[0], rows)
-    _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1], slopes,
-                  rows, drop)
+    call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
+                              slopes, rows, drop))
 
 
 
@@ -184,14 +178,25 @@ def batch_gradient(
     weights)``, the last 0 without ``finish``.
     """
     n_layers = units.shape[0] - 1
-    slopes = _slopes(deltas, units, n, hidden, drop)
+    # Where the hidden slopes are kept (in the layout of acts): deltas'
+    # second half, or nothing. gelu and silu keep them
+    # (fastmlp._activations.keeps_slope), and every activation with dropout
+    # (fastmlp._dropout); their deltas hold 2 entries a unit and row.
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    size = n * width if keeps_slope(hidden) or dropping(drop) else 0
+    slopes = deltas[size : 2 * size]
     # The loss, the optimizer steps and the forward pass are called by
     # address (fastmlp._parallel.call), once a batch or a layer: linked, each
     # tree was optimised and compiled to machine code again inside this one.
     call(_FORWARD, (Xb, data, indices, indptr, rows, n, theta, coef_ptr, icpt_ptr, units,
                     acts, hidden, out, slopes, drop))
     last = n_layers - 1
-    P = _block(acts, units, n, last)
+    # lo: where a layer's block of acts, deltas and slopes starts, the
+    # output layer's first, then each one below.
+    lo = n * (width - units[n_layers])
+    P = _view(acts[lo:], n, units[n_layers])
     Yn = Y[:n]
     swn = sw[:n]
     loss = call(LOSS_VALUE, (P, Yn, swn, has_sw, loss_kind))
@@ -202,19 +207,20 @@ def batch_gradient(
     else:
         sw_sum = float(n)
 
-    call(OUTPUT_DELTA, (P, Yn, swn, has_sw, _block(deltas, units, n, last), loss_kind))
+    call(OUTPUT_DELTA, (P, Yn, swn, has_sw, _view(deltas[lo:], n, units[n_layers]), loss_kind))
     n_weights = coef_ptr[n_layers]
     squares = 0.0
     for layer in range(last, -1, -1):
-        D = _block(deltas, units, n, layer)
-        Gw = _weights(G, coef_ptr, units, layer)
+        D = _view(deltas[lo:], n, units[layer + 1])
+        Gw = _view(G[coef_ptr[layer]:], units[layer], units[layer + 1])
+        below = lo - n * units[layer]
         if layer > 0:
             # The error signal for the layer below, from weights that no
             # step has changed yet.
-            A = _block(acts, units, n, layer - 1)
-            Dp = _block(deltas, units, n, layer - 1)
-            np.dot(D, _weights(theta, coef_ptr, units, layer).T, Dp)
-            S = _slope_block(slopes, units, n, layer - 1)
+            A = _view(acts[below:], n, units[layer])
+            Dp = _view(deltas[below:], n, units[layer])
+            np.dot(D, _view(theta[coef_ptr[layer]:], units[layer], units[layer + 1]).T, Dp)
+            S = _view(slopes[below:], n, units[layer])
             # Dropout: S holds the layer's output before the masks (fastmlp._dropout).
             mask_gradient(Dp, drop, layer - 1, rows)
             backprop_activation(S if dropping(drop) else A, S, Dp, hidden)
@@ -241,6 +247,7 @@ def batch_gradient(
                     squares += call(_FINISH_STEP, (G2, _ONE_PART, theta, n_weights, alpha,
                                                    sw_sum, solver, state1, state2, hyper,
                                                    lr_t, start, stop))
+        lo = below
     return loss, sw_sum, squares
 
 
@@ -386,7 +393,15 @@ def split_loss_grad(
     part[0, _SQUARES] = call(_FINISH_GRADIENT, (G, n_parts, theta,
                                                 coef_ptr[units.shape[0] - 1], alpha, sw_sum,
                                                 _FIRST_PART, theta.shape[0]))
-    return _batch_loss(part, n_parts, 1, alpha)
+    # The loss, L2 term included, as parallel_epoch adds up a batch's.
+    if n_parts == 1:
+        loss = part[0, _LOSS]
+    else:
+        loss = 0.0
+        for q in range(n_parts):
+            loss += part[q, _LOSS] * part[q, _SW_SUM]
+        loss /= sw_sum
+    return loss + 0.5 * alpha * part[0, _SQUARES] / sw_sum
 
 
 # Elements (4 to 8 MB) above which the rows gathered are taken to come from
@@ -424,12 +439,6 @@ def _gather_rows(src, rows, dst):
 _GATHER_ROWS = Kernel(_gather_rows)
 
 
-@jit
-def _gather(src, rows, dst):
-    for i in range(rows.shape[0]):
-        dst[i] = src[rows[i]]
-
-
 # How far an epoch goes with each batch: production runs every phase; the
 # profiler (fastmlp._profile) runs shorter prefixes and attributes the
 # differences in time to each phase.
@@ -463,11 +472,18 @@ def _row_part(
         call(_GATHER_ROWS, (X, rq, Xb[q]))
     call(_GATHER_ROWS, (Y, rq, Yb[q]))
     if has_sw:
-        _gather(sw, rq, swb[q])
+        swq = swb[q]
+        for i in range(rq.shape[0]):
+            swq[i] = sw[rq[i]]
     if upto == FORWARD:
+        # The slopes where batch_gradient keeps them (see there), or nothing.
+        width = 0
+        for j in range(1, units.shape[0]):
+            width += units[j]
+        size = (r1 - r0) * width if keeps_slope(hidden) or dropping(drop) else 0
         call(_FORWARD, (Xb[q], data, indices, indptr, rq, r1 - r0, theta, coef_ptr,
-                        icpt_ptr, units, acts[q], hidden, out,
-                        _slopes(deltas[q], units, r1 - r0, hidden, drop), drop))
+                        icpt_ptr, units, acts[q], hidden, out, deltas[q][size : 2 * size],
+                        drop))
     if upto >= BACKWARD:
         part[q, _LOSS], part[q, _SW_SUM], part[q, _SQUARES] = call(_BATCH_GRADIENT, (
             Xb[q], data, indices, indptr, rq, r1 - r0, Yb[q], swb[q], has_sw, theta,
@@ -491,25 +507,6 @@ def _param_part(q, n_threads, G, n_parts, theta, n_weights, alpha, sw_sum,
 
 
 _PARAM_PART = Kernel(_param_part)
-
-
-@jit
-def _batch_loss(part, n_parts, n_threads, alpha):
-    """The batch's loss, L2 term included, from the parts' results."""
-    sw_sum = 0.0
-    for q in range(n_parts):
-        sw_sum += part[q, _SW_SUM]
-    if n_parts == 1:
-        loss = part[0, _LOSS]
-    else:
-        loss = 0.0
-        for q in range(n_parts):
-            loss += part[q, _LOSS] * part[q, _SW_SUM]
-        loss /= sw_sum
-    squares = 0.0
-    for q in range(n_threads):
-        squares += part[q, _SQUARES]
-    return loss + 0.5 * alpha * squares / sw_sum
 
 
 @jit(inline="always")
@@ -558,7 +555,9 @@ def stochastic_epoch(
         if upto < BACKWARD:
             continue
         t = t_next
-        accumulated += _batch_loss(part, 1, 1, alpha) * rows.shape[0]
+        # The batch's loss, L2 term included, from its one part's results.
+        accumulated += (part[0, _LOSS] + 0.5 * alpha * part[0, _SQUARES] / part[0, _SW_SUM]) \
+            * rows.shape[0]
     return accumulated, t
 
 
@@ -602,7 +601,21 @@ def parallel_epoch(
         run_parts(n_threads, _PARAM_PART,
                   (n_threads, G, n_parts, theta, n_weights, alpha, sw_sum, step, state1,
                    state2, hyper, lr_t, part))
-        accumulated += _batch_loss(part, n_parts, n_threads, alpha) * rows.shape[0]
+        # The batch's loss, L2 term included, from the parts' results: the
+        # rows' mean loss weighted by each part's weight. Written out here
+        # and in split_loss_grad, not a helper: each compiled function costs
+        # a cold first fit 0.1-0.4 s however small it is (issue 14).
+        if n_parts == 1:
+            loss = part[0, _LOSS]
+        else:
+            loss = 0.0
+            for q in range(n_parts):
+                loss += part[q, _LOSS] * part[q, _SW_SUM]
+            loss /= sw_sum
+        squares = 0.0
+        for q in range(n_threads):
+            squares += part[q, _SQUARES]
+        accumulated += (loss + 0.5 * alpha * squares / sw_sum) * rows.shape[0]
     return accumulated, t
 
 
@@ -642,44 +655,36 @@ def _predict_rows(X, data, indices, indptr, start, stop, theta, coef_ptr, icpt_p
         # The hidden layer's output stays transposed; the next product
         # reads it as a Fortran-ordered matrix, so nothing is copied.
         T = ZT[: units[1] * n].reshape((units[1], n))
-        np.dot(_weights(theta, coef_ptr, units, LAYER[0]).T, X[start:stop].T, T)
+        np.dot(_view(theta[coef_ptr[0]:], units[0], units[1]).T, X[start:stop].T, T)
         if check_finite and not all_finite(T):
             return False
-        bias_activate_columns(T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden)
-        affine(T.T, _weights(theta, coef_ptr, units, LAYER[1]),
-               theta[icpt_ptr[1] : icpt_ptr[2]], _block(acts, units, n, LAYER[1]),
-               out if last == 1 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[2],
-                      acts[:0], rows, rows[:0])
+        call(BIAS_ACTIVATE_COLUMNS, (T, theta[icpt_ptr[0] : icpt_ptr[1]], hidden))
+        # affine's work, written out: one function fewer to compile (issue 14).
+        Z = _view(acts[n * units[1]:], n, units[2])
+        np.dot(T.T, _view(theta[coef_ptr[1]:], units[1], units[2]), Z)
+        bias_activate(Z, theta[icpt_ptr[1] : icpt_ptr[2]], out if last == 1 else hidden)
+        call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+                                  LAYER[2], acts[:0], rows, rows[:0]))
     else:
-        Z = _block(acts, units, n, LAYER[0])
-        np.dot(X[start:stop], _weights(theta, coef_ptr, units, LAYER[0]), Z)
+        Z = _view(acts, n, units[1])
+        np.dot(X[start:stop], _view(theta[coef_ptr[0]:], units[0], units[1]), Z)
         if check_finite and not all_finite(Z):
             return False
         bias_activate(Z, theta[icpt_ptr[0] : icpt_ptr[1]],
                       out if units.shape[0] == 2 else hidden)
-        _upper_layers(n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out, LAYER[1],
-                      acts[:0], rows, rows[:0])
-    copy_into(_block(acts, units, n, last), result[start:stop])
+        call(_UPPER_LAYERS_LOOP, (n, theta, coef_ptr, icpt_ptr, units, acts, hidden, out,
+                                  LAYER[1], acts[:0], rows, rows[:0]))
+    # The output layer's block, the last of acts'.
+    lo = 0
+    for j in range(1, units.shape[0] - 1):
+        lo += n * units[j]
+    copy_into(_view(acts[lo:], n, units[last + 1]), result[start:stop])
     return True
 
 
 # Called by address (fastmlp._parallel.call) from predict and _predict_part:
 # compiled once for both, and not linked into either.
 _PREDICT_ROWS = Kernel(_predict_rows)
-
-
-@jit
-def _n_input_rows(X, indptr, data):
-    return X.shape[0] if data is None else indptr.shape[0] - 1
-
-
-@jit
-def _block_rows(acts, units):
-    width = 0
-    for j in range(1, units.shape[0]):
-        width += units[j]
-    return acts.shape[0] // width
 
 
 @jit
@@ -709,8 +714,13 @@ def predict(
     again; a False can also mean a finite ``X`` overflowed, which the caller
     sorts out.
     """
-    n_total = _n_input_rows(X, indptr, data)
-    block = _block_rows(acts, units)
+    # Written out here and in _predict_part, not helpers: each compiled
+    # function costs a cold first fit 0.1 s or more (issue 14).
+    n_total = X.shape[0] if data is None else indptr.shape[0] - 1
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    block = acts.shape[0] // width
     rows = np.empty(block if data is not None else 0, dtype=np.intp)
     for start in range(0, n_total, block):
         if not call(_PREDICT_ROWS, (X, data, indices, indptr, start, min(start + block, n_total),
@@ -726,8 +736,11 @@ def _predict_part(
     acts, ZT, rows, hidden, out, result, check_finite, ok, taken,
 ):
     """Slot ``q`` of :func:`parallel_predict`: the next block not yet taken, until none is left."""
-    n_total = _n_input_rows(X, indptr, data)
-    block = _block_rows(acts[0], units)
+    n_total = X.shape[0] if data is None else indptr.shape[0] - 1
+    width = 0
+    for j in range(1, units.shape[0]):
+        width += units[j]
+    block = acts.shape[1] // width
     ok[q] = True
     while True:
         b = first + fetch_add(taken, 0, 1)

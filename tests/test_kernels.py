@@ -47,8 +47,8 @@ from fastmlp._optimizers import (
     N_HYPER,
     NESTEROV,
     SGD,
-    adam_learning_rate,
     apply_step,
+    begin_step,
 )
 
 ALL_KINDS = [IDENTITY, LOGISTIC, TANH, RELU, SOFTMAX, EXP]
@@ -217,11 +217,12 @@ def test_adam_steps_match_closed_form(l2, n_parts):
     m, v = np.zeros(40), np.zeros(40)
     ref = (theta.copy(), m.copy(), v.copy())
     hyper = np.zeros(N_HYPER)
-    hyper[BETA_1], hyper[BETA_2], hyper[EPSILON] = 0.9, 0.999, 1e-8
+    hyper[LR], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON] = 1e-3, 0.9, 0.999, 1e-8
     for t in range(1, 4):
         G, grad = _raw_sums(rng, theta, n_parts, 1e-2, l2, 3.0)
         ref = naive.adam(ref[0], grad, ref[1], ref[2], t, 1e-3, 0.9, 0.999, 1e-8)
-        lr_t = adam_learning_rate(1e-3, 0.9, 0.999, t)
+        t_after, lr_t = begin_step(ADAM, hyper, t - 1)
+        assert t_after == t
         # Only a slice steps: the entries around it must stay as they were.
         before = theta.copy()
         apply_step(ADAM, theta, G, n_parts, 1e-2, l2, 3.0, m, v, hyper, lr_t, 5, 35)
