@@ -43,30 +43,15 @@ from ._parallel import Kernel, call, fetch_add, run_parts
 
 
 @jit
-def _weights(theta, coef_ptr, units, layer):
-    return theta[coef_ptr[layer] : coef_ptr[layer + 1]].reshape(
-        (units[layer], units[layer + 1])
-    )
-
-
-@jit
-def _block(buf, units, n, layer):
-    start = 0
-    for j in range(1, layer + 1):
-        start += n * units[j]
-    return buf[start : start + n * units[layer + 1]].reshape((n, units[layer + 1]))
-
-
-@jit
 def _view(buf, rows, cols):
     """``buf[:rows * cols]`` as a C-ordered (rows, cols) matrix; (0, 0) if ``buf`` is empty.
 
     The kernels find every weight matrix and every block of ``acts``,
     ``deltas`` and the slopes (an empty ``buf`` when they are not kept, see
     :func:`batch_gradient`) here, the offsets worked out as they go: one
-    compiled helper with one reshape. A helper for each (:func:`_weights`,
-    :func:`_block`, the slopes' blocks; the profiler's floor epoch still
-    uses the first two) cost a cold first fit 0.3-0.4 s apiece, and the
+    compiled helper with one reshape. A helper for each (weights, blocks, the
+    slopes' blocks; fastmlp._profile's floor epoch keeps the first two)
+    cost a cold first fit 0.3-0.4 s apiece, and the
     reshapes written out in each kernel made the kernels dearer to compile
     than the helpers had cost (issue 14).
     """
@@ -120,7 +105,7 @@ def forward(
     """Forward pass of ``n`` rows; layer outputs land in ``acts``.
 
     Dense input is ``Xb[:n]``; sparse input is rows ``rows[:n]`` of the CSR
-    matrix. Returns nothing: the output layer is ``_block(acts, units, n, L - 1)``.
+    matrix. Returns nothing: the output layer is the last ``n x units[L]`` block of ``acts``.
     A non-empty ``slopes`` receives the hidden layers' slopes (:func:`batch_gradient`).
     A non-empty ``drop`` is dropout (fastmlp._dropout): the hidden units of
     the rows numbered ``rows[:n]`` (dense input too) are dropped by the

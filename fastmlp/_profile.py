@@ -117,21 +117,36 @@ def time_best(work, budget_s=0.25, max_calls=100):
 
 
 @jit
+def _weights(theta, coef_ptr, units, layer):
+    return theta[coef_ptr[layer] : coef_ptr[layer + 1]].reshape(
+        (units[layer], units[layer + 1])
+    )
+
+
+@jit
+def _block(buf, units, n, layer):
+    start = 0
+    for j in range(1, layer + 1):
+        start += n * units[j]
+    return buf[start : start + n * units[layer + 1]].reshape((n, units[layer + 1]))
+
+
+@jit
 def _floor_epoch(Xb, theta, grad, coef_ptr, units, acts, deltas, n_samples, batch_size):
     """Only the matrix products of one minibatch epoch, in the training kernels' BLAS."""
     n_layers = units.shape[0] - 1
     for start in range(0, n_samples, batch_size):
         n = min(batch_size, n_samples - start)
         for layer in range(n_layers):
-            A = Xb[:n] if layer == 0 else K._block(acts, units, n, layer - 1)
-            np.dot(A, K._weights(theta, coef_ptr, units, layer), K._block(acts, units, n, layer))
+            A = Xb[:n] if layer == 0 else _block(acts, units, n, layer - 1)
+            np.dot(A, _weights(theta, coef_ptr, units, layer), _block(acts, units, n, layer))
         for layer in range(n_layers - 1, -1, -1):
-            A = Xb[:n] if layer == 0 else K._block(acts, units, n, layer - 1)
-            D = K._block(deltas, units, n, layer)
-            np.dot(A.T, D, K._weights(grad, coef_ptr, units, layer))
+            A = Xb[:n] if layer == 0 else _block(acts, units, n, layer - 1)
+            D = _block(deltas, units, n, layer)
+            np.dot(A.T, D, _weights(grad, coef_ptr, units, layer))
             if layer > 0:
-                W = K._weights(theta, coef_ptr, units, layer)
-                np.dot(D, W.T, K._block(deltas, units, n, layer - 1))
+                W = _weights(theta, coef_ptr, units, layer)
+                np.dot(D, W.T, _block(deltas, units, n, layer - 1))
 
 
 def floor_epoch_runner(units, n_samples, batch_size, dtype=np.float64, seed=0):
