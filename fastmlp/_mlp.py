@@ -57,7 +57,7 @@ from ._optimizers import (
     SGD,
 )
 from ._split import validation_split
-from ._validation import canonical_csr, check_fitted, check_sample_weight, csr_arrays
+from ._validation import KernelInput, canonical_csr, check_fitted, check_sample_weight
 from .convert import SklearnConvertible
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -69,10 +69,6 @@ _KERNEL_DTYPES = (np.float64, np.float32)
 
 # SciPy 1.15 deprecated L-BFGS-B's ``iprint``; passing it there only warns.
 _LBFGS_TAKES_IPRINT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15)
-
-# The row numbers a dense batch does not use (the kernels read them only for
-# CSR input).
-_EMPTY_INT = np.empty(0, dtype=np.intp)
 
 # The most rows per block of a prediction: large enough for BLAS to run at
 # full speed, small enough that a block's hidden activations stay in cache.
@@ -144,30 +140,6 @@ def _prediction_block(n, widest):
 # fastmlp._mlp_kernels.predict): 128 rows took 1.2x the time transposed, 256
 # and 512 the same, 1,000 0.95x, 4,096 0.9x, 54,000 0.86x (784 -> 100 -> 10).
 _TRANSPOSE_MIN_ROWS = 512
-
-
-class _Input:
-    """The kernel-facing form of a validated ``X``: dense C array or CSR parts."""
-
-    __slots__ = ("X", "data", "indices", "indptr", "sparse", "n")
-
-    def __init__(self, X, dtype):
-        if sp.issparse(X):
-            self.sparse = True
-            self.data, self.indices, self.indptr = csr_arrays(X, dtype)
-            self.X = np.empty((0, 0), dtype=dtype)
-            self.n = X.shape[0]
-        else:
-            self.sparse = False
-            # ascontiguousarray does not copy an array (or memmap) that is
-            # already C-ordered in the right dtype.
-            self.X = np.ascontiguousarray(X, dtype=dtype)
-            # None, not empty arrays: Numba then compiles the kernels for dense
-            # input without their CSR branches (it drops the code under
-            # ``data is not None`` for a None argument), which a dense fit
-            # would otherwise compile for nothing.
-            self.data = self.indices = self.indptr = None
-            self.n = self.X.shape[0]
 
 
 class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEstimator,
@@ -563,7 +535,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         # float64; the objective is evaluated in float64 too (as scikit-learn
         # does), and only the fitted parameters return to the input's dtype.
         dtype = np.float64
-        inp = _Input(X, dtype)
+        inp = KernelInput(X, dtype)
         n = inp.n
         Y = np.ascontiguousarray(Y, dtype=dtype)
         hidden, out, loss_kind = self._kernel_codes()
@@ -582,7 +554,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         grad = G[0]
         has_sw = sample_weight is not None
         sw = np.ascontiguousarray(sample_weight, dtype=dtype) if has_sw else grad[:0]
-        rows = np.arange(n) if inp.sparse else _EMPTY_INT
+        rows = inp.rows()
         alpha = float(self.alpha)
         part = np.empty((threads, 3))
         # One chunk an evaluation, at most max_fun of them.
@@ -799,7 +771,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         """
         theta = self._theta
         dtype = theta.dtype
-        inp = _Input(X, dtype)
+        inp = KernelInput(X, dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
         units, coef_ptr, icpt_ptr = self._units, self._coef_ptr, self._icpt_ptr
         width = int(units[1:].sum())
@@ -939,7 +911,7 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         result_dtype = np.result_type(X.dtype, theta.dtype)
         dtype = result_dtype if result_dtype in _KERNEL_DTYPES else np.dtype(np.float64)
         theta = theta.astype(dtype, copy=False)
-        inp = _Input(X, dtype)
+        inp = KernelInput(X, dtype)
         width = self._activation_width()
         widest = _widest_product(self._units) if inp.n > 1 else 0
         block = _prediction_block(inp.n, widest)
@@ -1037,11 +1009,11 @@ class BaseMultilayerPerceptron(SklearnConvertible, CallbackSupportMixin, BaseEst
         for start in range(0, n, block):
             chunk = rows[start : start + block]
             if sparse:
-                inp = _Input(X[chunk], dtype)
+                inp = KernelInput(X[chunk], dtype)
             else:
                 # mode="clip" (the rows are valid): "raise" buffers the output.
-                inp = _Input(np.take(X, chunk, axis=0, out=Xb[: chunk.shape[0]], mode="clip"),
-                             dtype)
+                inp = KernelInput(
+                    np.take(X, chunk, axis=0, out=Xb[: chunk.shape[0]], mode="clip"), dtype)
             with _one_thread_blas(block, widest):
                 K.predict(inp.X, inp.data, inp.indices, inp.indptr, theta, self._coef_ptr,
                           self._icpt_ptr, self._units, acts, ZT,

@@ -28,27 +28,9 @@ from . import _rbm_kernels as R
 from ._activations import IDENTITY, LOGISTIC, affine, csr_affine
 from ._threads import ThreadChooser, blas_for, thread_budget
 from ._mt19937 import MTStream
-from ._validation import check_fitted, csr_arrays
+from ._validation import KernelInput, check_fitted
 from ._callbacks import CallbackSupportMixin, FitTasks
 from .convert import SklearnConvertible
-
-
-class _Rows:
-    """A validated input as the kernels take it: dense C array or CSR parts."""
-
-    def __init__(self, X, dtype):
-        self.n = X.shape[0]
-        self.sparse = sp.issparse(X)
-        if self.sparse:
-            self.data, self.indices, self.indptr = csr_arrays(X, dtype)
-            self.X = np.empty((0, X.shape[1]), dtype=dtype)
-        else:
-            self.X = np.ascontiguousarray(X, dtype=dtype)
-            # None: the kernels are then compiled without their CSR branches.
-            self.data = self.indices = self.indptr = None
-
-    def rows(self):
-        return np.arange(self.n if self.sparse else 0, dtype=np.intp)
 
 
 # The dtypes the kernels are compiled for; others (np.longdouble) are
@@ -201,7 +183,7 @@ class BernoulliRBM(
         dtype = _kernel_dtype(np.result_type(X.dtype, Wt.dtype))
         Wt = Wt.astype(dtype, copy=False)
         c = self.intercept_hidden_.astype(dtype, copy=False)
-        rows = _Rows(X, dtype)
+        rows = KernelInput(X, dtype)
         out = np.empty((rows.n, k), dtype=dtype)
         if rows.sparse:
             csr_affine(rows.data, rows.indices, rows.indptr, rows.rows(), Wt, c, out, kind)
@@ -318,7 +300,7 @@ class BernoulliRBM(
                 "components_ %s." % (self.h_samples_.shape, self.components_.shape)
             )
         dtype = self.components_.dtype
-        rows = _Rows(X, dtype)
+        rows = KernelInput(X, dtype)
         Wt = self._Wt()
         b = np.ascontiguousarray(self.intercept_visible_, dtype=dtype)
         c = np.ascontiguousarray(self.intercept_hidden_, dtype=dtype)

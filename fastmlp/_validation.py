@@ -140,7 +140,77 @@ def csr_arrays(X, dtype):
     """
     X = canonical_csr(X)
     return (
-        np.ascontiguousarray(X.data, dtype=dtype),
-        np.ascontiguousarray(X.indices),
-        np.ascontiguousarray(X.indptr),
+        _writeable(np.ascontiguousarray(X.data, dtype=dtype)),
+        _writeable(np.ascontiguousarray(X.indices)),
+        _writeable(np.ascontiguousarray(X.indptr)),
     )
+
+
+class _Alias:
+    """Presents another array's memory through ``__array_interface__``, marked writeable."""
+
+    def __init__(self, a):
+        interface = dict(a.__array_interface__)
+        interface["data"] = (interface["data"][0], False)
+        self.__array_interface__ = interface
+        # Keeps a (a memmap: its mapping) alive as long as the alias.
+        self.base = a
+
+
+def _writeable(a):
+    """``a``, or for a read-only ``a`` a writeable-flagged view of the same memory.
+
+    Numba types a read-only array apart from a writeable one, so a read-only
+    input (``np.load(..., mmap_mode="r")``, a frozen array) compiled every
+    kernel of a fit a second time: +18 s for a cold float32 fit, on top of
+    one on a writeable array. The kernels never write their input, so they
+    can take the same memory under the writeable type; nothing is copied.
+    """
+    if a.flags.writeable:
+        return a
+    return np.asarray(_Alias(a))
+
+
+class KernelInput:
+    """A validated ``X`` as the kernels take it: a dense C array, or CSR parts.
+
+    Parameters
+    ----------
+    X : ndarray, memmap or sparse matrix of shape (n_rows, n_columns)
+        Validated input (sparse input is made canonical CSR).
+
+    dtype : numpy dtype
+        The kernels' dtype (of ``X``, or of the CSR ``data``).
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_rows, n_columns), or (0, n_columns) for sparse input
+        C-contiguous; not a copy of an ``X`` that already is C-ordered in
+        ``dtype`` (a memmap stays one).
+
+    data, indices, indptr : ndarray or None
+        The CSR parts (see :func:`csr_arrays`); None for dense input, so that
+        Numba compiles the kernels without their CSR branches (it drops the
+        code under ``data is not None`` for a None argument).
+
+    sparse : bool
+
+    n : int
+        The number of rows.
+    """
+
+    __slots__ = ("X", "data", "indices", "indptr", "sparse", "n")
+
+    def __init__(self, X, dtype):
+        self.n = X.shape[0]
+        self.sparse = sp.issparse(X)
+        if self.sparse:
+            self.data, self.indices, self.indptr = csr_arrays(X, dtype)
+            self.X = np.empty((0, X.shape[1]), dtype=dtype)
+        else:
+            self.X = _writeable(np.ascontiguousarray(X, dtype=dtype))
+            self.data = self.indices = self.indptr = None
+
+    def rows(self):
+        """Every row number for sparse input (the kernels' ``rows``), none for dense."""
+        return np.arange(self.n if self.sparse else 0, dtype=np.intp)

@@ -23,7 +23,8 @@ from sklearn.utils.validation import validate_data
 
 from .. import _mlp_kernels as K
 from .._activations import deltas_per_unit
-from .._mlp import _Input, _binarize
+from .._mlp import _binarize
+from .._validation import KernelInput
 from .._optimizers import N_HYPER, NO
 
 
@@ -78,7 +79,7 @@ class _Block:
     """One block of rows on its worker, in the form the kernel reads, with its buffers."""
 
     def __init__(self, X, y, sample_weight, spec):
-        self.inp = _Input(X, np.float64)
+        self.inp = KernelInput(X, np.float64)
         if spec.label_binarizer is not None:
             y = _binarize(spec.label_binarizer, np.asarray(y))
         # Through X's dtype first, as the in-memory fit rounds its targets.
