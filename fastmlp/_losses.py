@@ -9,10 +9,12 @@ scikit-learn's (absolute error, Huber; identity output) send back
 ``sign(P - Y)`` and ``clip(P - Y, -delta, delta)``; :func:`output_delta`
 computes every one.
 
-A kernel names its loss by a code, or by the float64 array ``[code,
-huber_delta]`` (what the estimators pass, see :func:`loss_spec`), and passes
-it through unchanged. An array, not a tuple: a parallel region's arguments
-must be arrays or scalars.
+A kernel names its loss by the float64 array ``[code, huber_delta]``
+(:func:`loss_parameters`) and passes it through unchanged. An array, not a
+tuple: a parallel region's arguments must be arrays or scalars. Only that
+form: every other type (a bare code, a tuple) would be a specialisation of
+every kernel below it that no fit uses, compiled again (in the tests, which
+once passed bare codes, 25 s of a cold run).
 """
 
 import math
@@ -48,21 +50,15 @@ def loss_parameters(code, huber_delta=0.0):
 
 
 def loss_spec(loss):
-    """``(code, huber_delta)`` of a loss: a code, a pair or a :func:`loss_parameters` array.
-
-    Usable inside kernels: a bare code (the kernel tests pass them) has no
-    Huber threshold, and 0.0 stands in for it.
-    """
-    if isinstance(loss, (tuple, np.ndarray)):
-        return int(loss[0]), float(loss[1])
-    return int(loss), 0.0
+    """``(code, huber_delta)`` of a :func:`loss_parameters` array; usable inside kernels."""
+    return int(loss[0]), float(loss[1])
 
 
 @numba.extending.overload(loss_spec)
 def _loss_spec_overload(loss):
-    if isinstance(loss, (numba.types.BaseTuple, numba.types.Array)):
+    # Anything else fails to type (see the module's docstring).
+    if isinstance(loss, numba.types.Array):
         return lambda loss: (np.intp(loss[0]), float(loss[1]))
-    return lambda loss: (loss, 0.0)
 
 
 @jit
@@ -128,7 +124,7 @@ def loss_value(P, Y, sw, has_sw, kind):
 
 
 @jit
-def output_delta(P, Y, sw, has_sw, D, kind=SQUARED_ERROR):
+def output_delta(P, Y, sw, has_sw, D, kind):
     """``D = (P - Y)``, each row scaled by its sample weight when ``has_sw``.
 
     For absolute error ``sign(P - Y)`` (0 where they are equal), for Huber

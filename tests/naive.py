@@ -88,6 +88,13 @@ def derivative_from_output(A, kind):
     }[kind]
 
 
+def kernel_loss(kind):
+    """A test's loss (a code, or ``(HUBER, delta)``) in the form the estimators pass the kernels."""
+    from fastmlp._losses import loss_parameters
+
+    return loss_parameters(*kind) if isinstance(kind, tuple) else loss_parameters(kind)
+
+
 def loss(P, Y, sw, kind):
     """``kind`` is a loss code, or ``(HUBER, delta)``."""
     kind, delta = kind if isinstance(kind, tuple) else (kind, None)

@@ -120,8 +120,8 @@ def _masked_loss_grad(net, X, Y, hidden, drop, rows, alpha, out=SOFTMAX, loss_ki
     deltas = np.empty(2 * n * width)
     loss, sw_sum, squares = K.batch_gradient(
         X, None, None, None, rows, n, Y, np.empty(0), False, net.theta, net.grad,
-        net.coef_ptr, net.icpt_ptr, net.units, acts, deltas, hidden, out, loss_kind,
-        YES, alpha, None, net.grad[:0], net.grad[:0], np.zeros(N_HYPER), 0.0, drop,
+        net.coef_ptr, net.icpt_ptr, net.units, acts, deltas, hidden, out,
+        naive.kernel_loss(loss_kind), YES, alpha, None, net.grad[:0], net.grad[:0], np.zeros(N_HYPER), 0.0, drop,
     )
     return loss + 0.5 * alpha * squares / sw_sum, net.grad.copy()
 

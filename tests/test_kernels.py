@@ -176,11 +176,13 @@ def test_loss_and_output_delta_match_numpy(out, loss_kind, with_sw):
     P[1, 0] = 0.0 if loss_kind != POISSON else P[1, 0]  # exercises the clipping
     Y = _targets(loss_kind, rng, n, k)
     sw = rng.rand(n) + 0.1 if with_sw else None
-    got = loss_value(P, Y, sw if with_sw else np.empty(0), with_sw, loss_kind)
+    got = loss_value(P, Y, sw if with_sw else np.empty(0), with_sw,
+                     naive.kernel_loss(loss_kind))
     np.testing.assert_allclose(got, naive.loss(P, Y, sw, loss_kind), rtol=1e-12)
 
     D = np.empty_like(P)
-    output_delta(P, Y, sw if with_sw else np.empty(0), with_sw, D)
+    output_delta(P, Y, sw if with_sw else np.empty(0), with_sw, D,
+                 naive.kernel_loss(loss_kind))
     expected = (P - Y) * (sw[:, None] if with_sw else 1.0)
     np.testing.assert_allclose(D, expected, rtol=1e-14)
 
@@ -295,8 +297,8 @@ class _Net:
         else:
             args = (X, None, None, None, np.empty(0, np.intp))
         return K.loss_grad(*args, n, Y, swa, has_sw, theta, self.grad, self.coef_ptr,
-                           self.icpt_ptr, self.units, acts, deltas, hidden, out, loss_kind,
-                           alpha)
+                           self.icpt_ptr, self.units, acts, deltas, hidden, out,
+                           naive.kernel_loss(loss_kind), alpha)
 
 
 def _forward_reference(net, X, hidden, out):
@@ -436,10 +438,11 @@ def _run_epoch(epoch, n_threads, X, Y, sw, order, bs, net, hyper, vel):
     return epoch(
         *inputs, Y, sw if has_sw else np.empty(0), has_sw, order, bs, net.theta,
         np.empty((n_threads, net.theta.size)), net.coef_ptr, net.icpt_ptr, net.units,
-        TANH, IDENTITY, SQUARED_ERROR, 1e-3, Xb, np.empty((n_threads, rows, n_out)),
+        TANH, IDENTITY, naive.kernel_loss(SQUARED_ERROR), 1e-3, Xb,
+        np.empty((n_threads, rows, n_out)),
         np.empty((n_threads, rows if has_sw else 0)), np.empty((n_threads, rows * width)),
         np.empty((n_threads, rows * width)), np.empty((n_threads, 3)), SGD, vel,
-        np.empty(0), hyper, 0, 0.0, np.empty(0, dtype=np.int64),
+        np.empty(0), hyper, 0, 0.0, np.empty(0, dtype=np.int64), K.UPDATE,
     )
 
 
