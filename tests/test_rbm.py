@@ -36,9 +36,22 @@ def fit_both(X, **params):
 
 
 # Threaded loops and BLAS paths (the last batch of the second is smaller).
-@pytest.mark.parametrize("batch_size", [10, R.BLAS_MIN_ROWS + 32])
-@pytest.mark.parametrize("fmt", ["dense", "csr"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+_SHORT, _LONG = 10, R.BLAS_MIN_ROWS + 32
+# Every pair of dtype, format and path is in the default run; each of the
+# other four combinations compiles every RBM kernel again (about 6 s with a
+# cold cache) for types that pair already covers, so they run with -m slow.
+_PAIRWISE = {(np.float64, "dense", _SHORT), (np.float64, "csr", _LONG),
+             (np.float32, "dense", _LONG), (np.float32, "csr", _SHORT)}
+_FIT_CASES = [
+    pytest.param(dtype, fmt, batch_size,
+                 marks=() if (dtype, fmt, batch_size) in _PAIRWISE else pytest.mark.slow)
+    for dtype in (np.float64, np.float32)
+    for fmt in ("dense", "csr")
+    for batch_size in (_SHORT, _LONG)
+]
+
+
+@pytest.mark.parametrize("dtype, fmt, batch_size", _FIT_CASES)
 def test_fit_matches_sklearn(digits01, dtype, fmt, batch_size):
     Xb, Xs, _ = digits01
     for X in (Xb, Xs):  # binarised and scaled to [0, 1]
