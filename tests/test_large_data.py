@@ -308,8 +308,9 @@ def test_read_only_memmap_reuses_the_writeable_arrays_kernels(tmp_path, digits):
     """A read-only memmap trains and predicts with the kernels compiled for writeable X.
 
     Numba types read-only arrays apart, so without fastmlp._validation's
-    writeable alias every kernel was compiled again for such input (+18 s
-    for a cold float32 fit); the models are the same either way.
+    writeable alias the kernels taking X were compiled again for such input
+    (+4.5 s for a cold float32 digits fit); the models are the same either
+    way.
     """
     X, y = digits
     X = X.astype(np.float32)
