@@ -188,7 +188,7 @@ class KernelInput:
     ----------
     X : ndarray of shape (n_rows, n_columns), or (0, n_columns) for sparse input
         C-contiguous; not a copy of an ``X`` that already is C-ordered in
-        ``dtype`` (a memmap stays one).
+        ``dtype`` (a memmap's memory is read in place).
 
     data, indices, indptr : ndarray or None
         The CSR parts (see :func:`csr_arrays`); None for dense input, so that
