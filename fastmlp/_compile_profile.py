@@ -74,6 +74,14 @@ CASES = {
                           "fastmlp.MLPClassifier(random_state=0).fit(Xs, y).predict(Xs)"),
     "regressor on top": (_BASE, "fastmlp.MLPRegressor(random_state=0).fit(X, y / 9.0)"
                                 ".predict(X)"),
+    # A read-only memmap (np.load(..., mmap_mode="r")) after a writeable
+    # float32 array: fastmlp._validation.KernelInput's alias makes it 0.
+    "read-only on top": (
+        "import tempfile, numpy as np; X32 = X.astype('float32'); "
+        "fastmlp.MLPClassifier(random_state=0).fit(X32, y).predict(X32); "
+        "d = tempfile.mkdtemp(); np.save(d + '/X.npy', X32); "
+        "Xm = np.load(d + '/X.npy', mmap_mode='r')",
+        "fastmlp.MLPClassifier(random_state=0).fit(Xm, y).predict(Xm)"),
 }
 
 # Seconds of each target (issue 14), for the table.

@@ -163,8 +163,10 @@ def _writeable(a):
     Numba types a read-only array apart from a writeable one, so a read-only
     input (``np.load(..., mmap_mode="r")``, a frozen array) compiled again
     every kernel that takes ``X``: a cold float32 digits fit and predict on
-    a read-only memmap took +4.5 s on top of the same fit on a writeable
-    array (the kernels called by address were shared), +0.2 s with this.
+    a read-only memmap took +5.2 s on top of the same fit on a writeable
+    array (the kernels called by address were shared), and compiles
+    nothing with this (``python -m fastmlp._compile_profile --cases
+    "read-only on top"``).
     The kernels never write their input, so they can take the same memory
     under the writeable type; nothing is copied.
     """
