@@ -309,7 +309,7 @@ def test_read_only_memmap_reuses_the_writeable_arrays_kernels(tmp_path, digits):
 
     Numba types read-only arrays apart, so without fastmlp._validation's
     writeable alias the kernels taking X were compiled again for such input
-    (+4.5 s for a cold float32 digits fit); the models are the same either
+    (+5.2 s for a cold float32 digits fit); the models are the same either
     way.
     """
     X, y = digits
