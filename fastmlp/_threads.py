@@ -214,14 +214,18 @@ def fitting():
     :meth:`ThreadChooser.run` counts itself: fits in other Python threads
     of the process then share the budget instead of each taking all of it.
     """
-    global _active_fits
-    with _active_lock:
-        _active_fits += 1
+    _count_fit(1)
     try:
         yield
     finally:
-        with _active_lock:
-            _active_fits -= 1
+        _count_fit(-1)
+
+
+def _count_fit(step):
+    """Add ``step`` (1 at a fit's start, -1 at its end) to the fits running."""
+    global _active_fits
+    with _active_lock:
+        _active_fits += step
 
 
 def fits_running():
@@ -395,15 +399,13 @@ class ThreadChooser:
         ``call`` runs batches ``first`` to ``stop - 1`` on the calling
         thread's Numba thread count, which the chooser sets for each chunk.
         """
-        global _active_fits
         first = 0
         # numba_threads and fitting, written out: with their context
         # managers an epoch of one chunk cost 29 us of Python, now 10 (a
         # digits epoch is about 2 ms).
         outside = numba.get_num_threads()
         now = outside
-        with _active_lock:
-            _active_fits += 1
+        _count_fit(1)
         try:
             while first < n_batches:
                 threads, n = self.next_chunk(n_batches - first)
@@ -433,8 +435,7 @@ class ThreadChooser:
         finally:
             if now != outside:
                 numba.set_num_threads(outside)
-            with _active_lock:
-                _active_fits -= 1
+            _count_fit(-1)
 
 
 _limit_lock = threading.Lock()
